@@ -1,0 +1,116 @@
+/* Run-time dispatch: which compiled target serves the kernels.
+ *
+ * Python (leaky_c/_backend.py) picks the best target the CPU supports, minus
+ * any the user disabled, and calls leaky_set_target once at import.  Each
+ * public kernel is then one indirect call through the active table. */
+#include <stddef.h>
+#include "kernels.h"
+#include "leaky_c_api.h"
+
+struct leaky_target {
+    const char *name;
+    const struct leaky_kernels *kernels; /* NULL: not compiled on this platform */
+    int (*cpu_can_run)(void);
+};
+
+static int always(void) { return 1; }
+
+#ifdef LEAKY_X86_TARGETS
+static int cpu_avx2(void) { return __builtin_cpu_supports("avx2"); }
+static int cpu_avx512(void)
+{
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+}
+#endif
+
+static const struct leaky_target targets[] = {
+    {"baseline", &leaky_kernels_baseline, always},
+#ifdef LEAKY_X86_TARGETS
+    {"avx2", &leaky_kernels_avx2, cpu_avx2},
+    {"avx512", &leaky_kernels_avx512, cpu_avx512},
+#endif
+};
+#define N_TARGETS ((int)(sizeof(targets) / sizeof(targets[0])))
+
+static int active_target = 0;
+static const struct leaky_kernels *active = &leaky_kernels_baseline;
+
+int leaky_target_count(void) { return N_TARGETS; }
+
+const char *leaky_target_name(int target)
+{
+    return (target >= 0 && target < N_TARGETS) ? targets[target].name : "";
+}
+
+int leaky_target_supported(int target)
+{
+    return target >= 0 && target < N_TARGETS && targets[target].cpu_can_run();
+}
+
+int leaky_get_target(void) { return active_target; }
+
+int leaky_set_target(int target)
+{
+    if (!leaky_target_supported(target))
+        return -1;
+    active_target = target;
+    active = targets[target].kernels;
+    return 0;
+}
+
+void leaky_fwd_f32(const float *x, float *y, size_t n, float a, int stream)
+{
+    active->fwd_f32(x, y, n, a, stream);
+}
+
+void leaky_fwd_f64(const double *x, double *y, size_t n, double a, int stream)
+{
+    active->fwd_f64(x, y, n, a, stream);
+}
+
+void leaky_bwd_f32(const float *g, const float *x, float *out, size_t n, float a, int stream)
+{
+    active->bwd_f32(g, x, out, n, a, stream);
+}
+
+void leaky_bwd_f64(const double *g, const double *x, double *out, size_t n, double a, int stream)
+{
+    active->bwd_f64(g, x, out, n, a, stream);
+}
+
+/* CPU features, for show_config(). */
+static const char *const feature_names[LEAKY_FEATURE_COUNT] = {
+    "SSE2", "AVX2", "FMA", "F16C", "AVX512F", "AVX512BW", "AVX512VL",
+    "AVX512_BF16", "AVX512_FP16", "NEON",
+};
+
+const char *leaky_feature_name(int feature)
+{
+    return (feature >= 0 && feature < LEAKY_FEATURE_COUNT) ? feature_names[feature] : "";
+}
+
+int leaky_cpu_has(int feature)
+{
+    switch (feature) {
+#ifdef LEAKY_X86_TARGETS
+    case LEAKY_FEATURE_SSE2: return __builtin_cpu_supports("sse2");
+    case LEAKY_FEATURE_AVX2: return __builtin_cpu_supports("avx2");
+    case LEAKY_FEATURE_FMA: return __builtin_cpu_supports("fma");
+    case LEAKY_FEATURE_F16C: return __builtin_cpu_supports("f16c");
+    case LEAKY_FEATURE_AVX512F: return __builtin_cpu_supports("avx512f");
+    case LEAKY_FEATURE_AVX512BW: return __builtin_cpu_supports("avx512bw");
+    case LEAKY_FEATURE_AVX512VL: return __builtin_cpu_supports("avx512vl");
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 11)
+    case LEAKY_FEATURE_AVX512_BF16: return __builtin_cpu_supports("avx512bf16");
+#endif
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+    case LEAKY_FEATURE_AVX512_FP16: return __builtin_cpu_supports("avx512fp16");
+#endif
+#endif
+#if defined(__aarch64__)
+    case LEAKY_FEATURE_NEON: return 1;
+#endif
+    default: return 0;
+    }
+}

@@ -1,0 +1,36 @@
+/* The kernel table each CPU target fills in, and the targets that exist. */
+#ifndef LEAKY_KERNELS_H
+#define LEAKY_KERNELS_H
+
+#include <stddef.h>
+
+struct leaky_kernels {
+    void (*fwd_f32)(const float *x, float *y, size_t n, float a, int stream);
+    void (*fwd_f64)(const double *x, double *y, size_t n, double a, int stream);
+    void (*bwd_f32)(const float *g, const float *x, float *out, size_t n, float a, int stream);
+    void (*bwd_f64)(const double *g, const double *x, double *out, size_t n, double a, int stream);
+};
+
+/* Targets are only compiled where the compiler can target them per function. */
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#define LEAKY_X86_TARGETS 1
+#endif
+
+extern const struct leaky_kernels leaky_kernels_baseline;
+#ifdef LEAKY_X86_TARGETS
+extern const struct leaky_kernels leaky_kernels_avx2;
+extern const struct leaky_kernels leaky_kernels_avx512;
+#endif
+
+/* A loop is safe to vectorise without a runtime alias check: an output is
+ * either the same array as an input (element i only touches index i) or
+ * disjoint from it; _api.py sends partial overlaps through a temporary. */
+#if defined(__clang__)
+#define LEAKY_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define LEAKY_IVDEP _Pragma("GCC ivdep")
+#else
+#define LEAKY_IVDEP
+#endif
+
+#endif

@@ -1,0 +1,111 @@
+/* The Leaky ReLU loops, written once and compiled once per CPU target.
+ *
+ * A target_*.c file selects an instruction set (#pragma GCC target), may define
+ * LEAKY_HAS_STREAM and vector macros for non-temporal stores (V_f32, LOAD_f32, ...), names the
+ * table with LEAKY_TABLE, and includes this file.  Everything here is static,
+ * so each target gets its own copy of the loops built for its instruction set.
+ *
+ * Why the plain loops vectorise: no calls, the product is computed
+ * unconditionally and then selected (if-converted to a compare and a blend;
+ * GCC needs -fno-trapping-math for that, see leaky_c/_build.py), and
+ * LEAKY_IVDEP removes the runtime alias check.  Checked with
+ * `gcc -O3 -std=c99 -fno-trapping-math -Icsrc -fopt-info-vec-optimized -c
+ * csrc/target_avx512.c`: "loop vectorized using 64 byte vectors" (32 for
+ * target_avx2.c, 16 for target_baseline.c), and in `objdump -d` of the built
+ * module (vcmpps/vblendmps on zmm registers).
+ * Never -ffast-math: NaN, -0.0 and inf follow IEEE exactly as PyTorch does.
+ */
+#include <stdint.h>
+#include "kernels.h"
+
+#define LEAKY_DEFINE_LOOPS(T, SFX)                                              \
+static void fwd_loop_##SFX(const T *x, T *y, size_t n, T a)                    \
+{                                                                               \
+    LEAKY_IVDEP                                                                 \
+    for (size_t i = 0; i < n; i++) {                                            \
+        const T v = x[i], scaled = v * a;                                       \
+        y[i] = v > 0 ? v : scaled;                                              \
+    }                                                                           \
+}                                                                               \
+static void bwd_loop_##SFX(const T *g, const T *x, T *out, size_t n, T a)      \
+{                                                                               \
+    LEAKY_IVDEP                                                                 \
+    for (size_t i = 0; i < n; i++) {                                            \
+        const T grad = g[i], scaled = grad * a;                                 \
+        out[i] = x[i] > 0 ? grad : scaled;                                      \
+    }                                                                           \
+}
+
+LEAKY_DEFINE_LOOPS(float, f32)
+LEAKY_DEFINE_LOOPS(double, f64)
+
+/* Elements before p reaches a multiple of `align` bytes (at most n). */
+static size_t leaky_head(const void *p, size_t itemsize, size_t align, size_t n)
+{
+    size_t misalign = (size_t)((uintptr_t)p % align);
+    size_t head = misalign ? (align - misalign) / itemsize : 0;
+    return head < n ? head : n;
+}
+
+/* Non-temporal variants: a scalar head until the output is vector aligned,
+ * whole vectors written with streaming stores, the tail by the plain loop. */
+#ifdef LEAKY_HAS_STREAM
+#define LEAKY_DEFINE_STREAM(T, SFX)                                             \
+static void fwd_stream_##SFX(const T *x, T *y, size_t n, T a)                  \
+{                                                                               \
+    size_t head = leaky_head(y, sizeof(T), sizeof(V_##SFX), n);                       \
+    fwd_loop_##SFX(x, y, head, a);                                              \
+    const V_##SFX va = SET1_##SFX(a);                                                       \
+    size_t i = head;                                                            \
+    for (; i + LANES_##SFX <= n; i += LANES_##SFX) {                                    \
+        V_##SFX v = LOAD_##SFX(x + i);                                                      \
+        STREAM_##SFX(y + i, SELECT_GT0_##SFX(v, v, MUL_##SFX(v, va)));                            \
+    }                                                                           \
+    fwd_loop_##SFX(x + i, y + i, n - i, a);                                     \
+    STREAM_FENCE();                                                                   \
+}                                                                               \
+static void bwd_stream_##SFX(const T *g, const T *x, T *out, size_t n, T a)    \
+{                                                                               \
+    size_t head = leaky_head(out, sizeof(T), sizeof(V_##SFX), n);                     \
+    bwd_loop_##SFX(g, x, out, head, a);                                         \
+    const V_##SFX va = SET1_##SFX(a);                                                       \
+    size_t i = head;                                                            \
+    for (; i + LANES_##SFX <= n; i += LANES_##SFX) {                                    \
+        V_##SFX vg = LOAD_##SFX(g + i);                                                     \
+        STREAM_##SFX(out + i, SELECT_GT0_##SFX(LOAD_##SFX(x + i), vg, MUL_##SFX(vg, va)));              \
+    }                                                                           \
+    bwd_loop_##SFX(g + i, x + i, out + i, n - i, a);                            \
+    STREAM_FENCE();                                                                   \
+}
+LEAKY_DEFINE_STREAM(float, f32)
+LEAKY_DEFINE_STREAM(double, f64)
+/* In place the lines are already owned by the cache: plain stores are best. */
+#define LEAKY_STREAMS(stream, out, in) ((stream) && (const void *)(out) != (const void *)(in))
+#else
+#define LEAKY_STREAMS(stream, out, in) 0
+#define fwd_stream_f32(x, y, n, a) ((void)0)
+#define fwd_stream_f64(x, y, n, a) ((void)0)
+#define bwd_stream_f32(g, x, o, n, a) ((void)0)
+#define bwd_stream_f64(g, x, o, n, a) ((void)0)
+#endif
+
+#define LEAKY_DEFINE_ENTRY(T, SFX)                                              \
+static void fwd_##SFX(const T *x, T *y, size_t n, T a, int stream)             \
+{                                                                               \
+    if (LEAKY_STREAMS(stream, y, x))                                            \
+        fwd_stream_##SFX(x, y, n, a);                                           \
+    else                                                                        \
+        fwd_loop_##SFX(x, y, n, a);                                             \
+}                                                                               \
+static void bwd_##SFX(const T *g, const T *x, T *out, size_t n, T a, int stream) \
+{                                                                               \
+    if (LEAKY_STREAMS(stream, out, g) && (const void *)out != (const void *)x) \
+        bwd_stream_##SFX(g, x, out, n, a);                                      \
+    else                                                                        \
+        bwd_loop_##SFX(g, x, out, n, a);                                        \
+}
+
+LEAKY_DEFINE_ENTRY(float, f32)
+LEAKY_DEFINE_ENTRY(double, f64)
+
+const struct leaky_kernels LEAKY_TABLE = { fwd_f32, fwd_f64, bwd_f32, bwd_f64 };

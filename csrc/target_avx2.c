@@ -1,0 +1,37 @@
+/* The AVX2 target: the same loops on 256-bit vectors. */
+#include "kernels.h"
+
+#ifdef LEAKY_X86_TARGETS
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
+#else
+#pragma GCC target("avx2")
+#endif
+#include <immintrin.h>
+
+#define LEAKY_HAS_STREAM 1
+#define V_f32 __m256
+#define LANES_f32 8
+#define LOAD_f32 _mm256_loadu_ps
+#define SET1_f32 _mm256_set1_ps
+#define MUL_f32 _mm256_mul_ps
+#define STREAM_f32 _mm256_stream_ps
+#define SELECT_GT0_f32(c, t, f) \
+    _mm256_blendv_ps((f), (t), _mm256_cmp_ps((c), _mm256_setzero_ps(), _CMP_GT_OQ))
+#define V_f64 __m256d
+#define LANES_f64 4
+#define LOAD_f64 _mm256_loadu_pd
+#define SET1_f64 _mm256_set1_pd
+#define MUL_f64 _mm256_mul_pd
+#define STREAM_f64 _mm256_stream_pd
+#define SELECT_GT0_f64(c, t, f) \
+    _mm256_blendv_pd((f), (t), _mm256_cmp_pd((c), _mm256_setzero_pd(), _CMP_GT_OQ))
+#define STREAM_FENCE _mm_sfence
+
+#define LEAKY_TABLE leaky_kernels_avx2
+#include "kernels_template.h"
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
+#endif

@@ -1,0 +1,22 @@
+"""leaky_c: fast, bit-exact Leaky ReLU kernels in C for NumPy arrays.
+
+>>> import numpy as np, leaky_c
+>>> leaky_c.leaky_relu(np.array([-2.0, 0.0, 3.0]), 0.1)
+array([-0.2,  0. ,  3. ])
+"""
+
+from ._api import leaky_relu, leaky_relu_backward
+from ._backend import backend
+from ._config import show_config
+from ._threads import get_num_threads, set_num_threads
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "backend",
+    "get_num_threads",
+    "leaky_relu",
+    "leaky_relu_backward",
+    "set_num_threads",
+    "show_config",
+]

@@ -1,0 +1,60 @@
+"""show_config(): what was compiled, what the CPU has, and what serves each dtype."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+import numpy as np
+
+from . import _backend, _threads
+
+
+def config() -> dict[str, Any]:
+    """The configuration show_config() prints, as a dict."""
+    target = _backend.active_target()
+    c_dtypes = ("float32", "float64") if target else ()
+    kernels = {}
+    for dtype in ("float16", "float32", "float64", "int/bool"):
+        if dtype in c_dtypes:
+            kernels[dtype] = f"C leaky_{{fwd,bwd}}_{dtype[0]}{dtype[-2:]} [{target}]"
+        elif dtype == "int/bool":
+            kernels[dtype] = "promoted to float64"
+        else:
+            kernels[dtype] = "NumPy reference (computes in float32)"
+    return {
+        "backend": _backend.backend,
+        "compiled_targets": _backend.compiled_targets(),
+        "runnable_targets": _backend.runnable_targets(),
+        "active_target": target,
+        "cpu_features": _backend.cpu_features(),
+        "disabled_features": sorted(_backend.disabled_features()),
+        "kernels": kernels,
+        "num_threads": _threads.get_num_threads(),
+        "grain_bytes": _threads.grain_bytes,
+        "stream_threshold_bytes": _threads.stream_threshold_bytes,
+        "numpy": np.__version__,
+    }
+
+
+def show_config(file: TextIO | None = None) -> None:
+    """Print the compiled targets, CPU features, kernel per dtype, threads and thresholds."""
+    file = sys.stdout if file is None else file
+    cfg = config()
+    lines = [
+        f"leaky_c backend:        {cfg['backend']}",
+        f"compiled targets:       {', '.join(cfg['compiled_targets']) or '-'}",
+        f"runnable targets:       {', '.join(cfg['runnable_targets']) or '-'}",
+        f"active target:          {cfg['active_target'] or '-'}",
+        f"CPU features found:     {', '.join(cfg['cpu_features']) or '-'}",
+        f"disabled features:      {', '.join(cfg['disabled_features']) or '-'}"
+        "  (LEAKY_C_DISABLE_CPU_FEATURES)",
+        "kernels:",
+        *(f"  {dtype:<8} {kernel}" for dtype, kernel in cfg["kernels"].items()),
+        f"threads:                {cfg['num_threads']}  (LEAKY_C_NUM_THREADS, set_num_threads)",
+        f"grain:                  {cfg['grain_bytes']} bytes of output per thread"
+        "  (LEAKY_C_GRAIN_BYTES)",
+        f"streaming stores from:  {cfg['stream_threshold_bytes']} bytes of output"
+        "  (LEAKY_C_STREAM_THRESHOLD)",
+    ]
+    print("\n".join(lines), file=file)

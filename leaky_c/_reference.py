@@ -1,0 +1,48 @@
+"""The pure-NumPy Leaky ReLU: the fallback backend and the tests' oracle.
+
+These functions define leaky_c's semantics.  They take arrays that
+leaky_c/_api.py has already validated (a real floating dtype, native byte
+order, ``out`` of the right shape and dtype or None) and follow PyTorch's CPU
+kernels: a select, never max(x, a*x); the slope rounded to the compute dtype;
+float16 computed in float32 and rounded once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def compute_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype arithmetic happens in: float32 for 16-bit floats, else the dtype itself."""
+    return np.dtype(np.float32) if dtype.itemsize < 4 else dtype
+
+
+def _slope(negative_slope: float, dtype: np.dtype) -> np.floating:
+    with np.errstate(over="ignore"):  # a huge slope overflows float32 to inf: IEEE, not an error
+        return dtype.type(negative_slope)
+
+
+def _store(result: np.ndarray, dtype: np.dtype, out: np.ndarray | None) -> np.ndarray:
+    if out is None:
+        return result.astype(dtype, copy=False)
+    np.copyto(out, result, casting="unsafe")
+    return out
+
+
+def leaky_relu(x: np.ndarray, negative_slope: float, out: np.ndarray | None = None) -> np.ndarray:
+    """``x`` where ``x > 0``, else ``negative_slope * x``."""
+    ctype = compute_dtype(x.dtype)
+    xc = x.astype(ctype, copy=False)
+    with np.errstate(all="ignore"):
+        result = np.where(xc > 0, xc, xc * _slope(negative_slope, ctype))
+    return _store(result, x.dtype, out)
+
+
+def leaky_relu_backward(grad_output: np.ndarray, x: np.ndarray, negative_slope: float,
+                        out: np.ndarray | None = None) -> np.ndarray:
+    """``grad_output`` where ``x > 0``, else ``negative_slope * grad_output``."""
+    ctype = compute_dtype(x.dtype)
+    gc = grad_output.astype(ctype, copy=False)
+    with np.errstate(all="ignore"):
+        result = np.where(x > 0, gc, gc * _slope(negative_slope, ctype))
+    return _store(result, x.dtype, out)
