@@ -79,6 +79,17 @@ void leaky_bwd_f64(const double *g, const double *x, double *out, size_t n, doub
     active->bwd_f64(g, x, out, n, a, stream);
 }
 
+void leaky_bound_copy(const unsigned char *src, unsigned char *dst, size_t nbytes, int stream)
+{
+    active->copy(src, dst, nbytes, stream);
+}
+
+void leaky_bound_copy2(const unsigned char *a, const unsigned char *b, unsigned char *dst,
+                       size_t nbytes, int stream)
+{
+    active->copy2(a, b, dst, nbytes, stream);
+}
+
 /* CPU features, for show_config(). */
 static const char *const feature_names[LEAKY_FEATURE_COUNT] = {
     "SSE2", "AVX2", "FMA", "F16C", "AVX512F", "AVX512BW", "AVX512VL",

@@ -9,6 +9,9 @@ struct leaky_kernels {
     void (*fwd_f64)(const double *x, double *y, size_t n, double a, int stream);
     void (*bwd_f32)(const float *g, const float *x, float *out, size_t n, float a, int stream);
     void (*bwd_f64)(const double *g, const double *x, double *out, size_t n, double a, int stream);
+    void (*copy)(const unsigned char *src, unsigned char *dst, size_t nbytes, int stream);
+    void (*copy2)(const unsigned char *a, const unsigned char *b, unsigned char *dst,
+                  size_t nbytes, int stream);
 };
 
 /* Targets are only compiled where the compiler can target them per function. */

@@ -1,8 +1,8 @@
 /* The Leaky ReLU loops, written once and compiled once per CPU target.
  *
  * A target_*.c file selects an instruction set (#pragma GCC target), may define
- * LEAKY_HAS_STREAM and vector macros for non-temporal stores (V_f32, LOAD_f32, ...), names the
- * table with LEAKY_TABLE, and includes this file.  Everything here is static,
+ * LEAKY_HAS_STREAM and vector macros for non-temporal stores (V_f32, LOAD_f32,
+ * ...), names the table with LEAKY_TABLE, and includes this file.  Everything here is static,
  * so each target gets its own copy of the loops built for its instruction set.
  *
  * Why the plain loops vectorise: no calls, the product is computed
@@ -12,14 +12,14 @@
  * `gcc -O3 -std=c99 -fno-trapping-math -Icsrc -fopt-info-vec-optimized -c
  * csrc/target_avx512.c`: "loop vectorized using 64 byte vectors" (32 for
  * target_avx2.c, 16 for target_baseline.c), and in `objdump -d` of the built
- * module (vcmpps/vblendmps on zmm registers).
+ * module (vcmpngtps into a mask register, then masked moves, on zmm).
  * Never -ffast-math: NaN, -0.0 and inf follow IEEE exactly as PyTorch does.
  */
 #include <stdint.h>
 #include "kernels.h"
 
 #define LEAKY_DEFINE_LOOPS(T, SFX)                                              \
-static void fwd_loop_##SFX(const T *x, T *y, size_t n, T a)                    \
+static void fwd_loop_##SFX(const T *x, T *y, size_t n, T a)                     \
 {                                                                               \
     LEAKY_IVDEP                                                                 \
     for (size_t i = 0; i < n; i++) {                                            \
@@ -27,7 +27,7 @@ static void fwd_loop_##SFX(const T *x, T *y, size_t n, T a)                    \
         y[i] = v > 0 ? v : scaled;                                              \
     }                                                                           \
 }                                                                               \
-static void bwd_loop_##SFX(const T *g, const T *x, T *out, size_t n, T a)      \
+static void bwd_loop_##SFX(const T *g, const T *x, T *out, size_t n, T a)       \
 {                                                                               \
     LEAKY_IVDEP                                                                 \
     for (size_t i = 0; i < n; i++) {                                            \
@@ -51,31 +51,31 @@ static size_t leaky_head(const void *p, size_t itemsize, size_t align, size_t n)
  * whole vectors written with streaming stores, the tail by the plain loop. */
 #ifdef LEAKY_HAS_STREAM
 #define LEAKY_DEFINE_STREAM(T, SFX)                                             \
-static void fwd_stream_##SFX(const T *x, T *y, size_t n, T a)                  \
+static void fwd_stream_##SFX(const T *x, T *y, size_t n, T a)                   \
 {                                                                               \
-    size_t head = leaky_head(y, sizeof(T), sizeof(V_##SFX), n);                       \
+    size_t head = leaky_head(y, sizeof(T), sizeof(V_##SFX), n);                 \
     fwd_loop_##SFX(x, y, head, a);                                              \
-    const V_##SFX va = SET1_##SFX(a);                                                       \
+    const V_##SFX va = SET1_##SFX(a);                                           \
     size_t i = head;                                                            \
-    for (; i + LANES_##SFX <= n; i += LANES_##SFX) {                                    \
-        V_##SFX v = LOAD_##SFX(x + i);                                                      \
-        STREAM_##SFX(y + i, SELECT_GT0_##SFX(v, v, MUL_##SFX(v, va)));                            \
+    for (; i + LANES_##SFX <= n; i += LANES_##SFX) {                            \
+        V_##SFX v = LOAD_##SFX(x + i);                                          \
+        STREAM_##SFX(y + i, SELECT_GT0_##SFX(v, v, MUL_##SFX(v, va)));          \
     }                                                                           \
     fwd_loop_##SFX(x + i, y + i, n - i, a);                                     \
-    STREAM_FENCE();                                                                   \
+    STREAM_FENCE();                                                             \
 }                                                                               \
-static void bwd_stream_##SFX(const T *g, const T *x, T *out, size_t n, T a)    \
+static void bwd_stream_##SFX(const T *g, const T *x, T *out, size_t n, T a)     \
 {                                                                               \
-    size_t head = leaky_head(out, sizeof(T), sizeof(V_##SFX), n);                     \
+    size_t head = leaky_head(out, sizeof(T), sizeof(V_##SFX), n);               \
     bwd_loop_##SFX(g, x, out, head, a);                                         \
-    const V_##SFX va = SET1_##SFX(a);                                                       \
+    const V_##SFX va = SET1_##SFX(a);                                           \
     size_t i = head;                                                            \
-    for (; i + LANES_##SFX <= n; i += LANES_##SFX) {                                    \
-        V_##SFX vg = LOAD_##SFX(g + i);                                                     \
-        STREAM_##SFX(out + i, SELECT_GT0_##SFX(LOAD_##SFX(x + i), vg, MUL_##SFX(vg, va)));              \
+    for (; i + LANES_##SFX <= n; i += LANES_##SFX) {                            \
+        V_##SFX vg = LOAD_##SFX(g + i);                                         \
+        STREAM_##SFX(out + i, SELECT_GT0_##SFX(LOAD_##SFX(x + i), vg, MUL_##SFX(vg, va))); \
     }                                                                           \
     bwd_loop_##SFX(g + i, x + i, out + i, n - i, a);                            \
-    STREAM_FENCE();                                                                   \
+    STREAM_FENCE();                                                             \
 }
 LEAKY_DEFINE_STREAM(float, f32)
 LEAKY_DEFINE_STREAM(double, f64)
@@ -90,7 +90,7 @@ LEAKY_DEFINE_STREAM(double, f64)
 #endif
 
 #define LEAKY_DEFINE_ENTRY(T, SFX)                                              \
-static void fwd_##SFX(const T *x, T *y, size_t n, T a, int stream)             \
+static void fwd_##SFX(const T *x, T *y, size_t n, T a, int stream)              \
 {                                                                               \
     if (LEAKY_STREAMS(stream, y, x))                                            \
         fwd_stream_##SFX(x, y, n, a);                                           \
@@ -99,7 +99,7 @@ static void fwd_##SFX(const T *x, T *y, size_t n, T a, int stream)             \
 }                                                                               \
 static void bwd_##SFX(const T *g, const T *x, T *out, size_t n, T a, int stream) \
 {                                                                               \
-    if (LEAKY_STREAMS(stream, out, g) && (const void *)out != (const void *)x) \
+    if (LEAKY_STREAMS(stream, out, g) && (const void *)out != (const void *)x)  \
         bwd_stream_##SFX(g, x, out, n, a);                                      \
     else                                                                        \
         bwd_loop_##SFX(g, x, out, n, a);                                        \
@@ -108,4 +108,57 @@ static void bwd_##SFX(const T *g, const T *x, T *out, size_t n, T a, int stream)
 LEAKY_DEFINE_ENTRY(float, f32)
 LEAKY_DEFINE_ENTRY(double, f64)
 
-const struct leaky_kernels LEAKY_TABLE = { fwd_f32, fwd_f64, bwd_f32, bwd_f64 };
+/* Memory-bandwidth bounds for the benchmark suite: the same head / streaming
+ * body / tail structure with no arithmetic.  copy moves src to dst (one read
+ * stream, one write); copy2 writes a | b (two reads, one write: the bound for
+ * the backward pass).  Counts are in bytes. */
+static void copy_loop(const unsigned char *src, unsigned char *dst, size_t n)
+{
+    LEAKY_IVDEP
+    for (size_t i = 0; i < n; i++)
+        dst[i] = src[i];
+}
+static void copy2_loop(const unsigned char *a, const unsigned char *b, unsigned char *dst, size_t n)
+{
+    LEAKY_IVDEP
+    for (size_t i = 0; i < n; i++)
+        dst[i] = a[i] | b[i];
+}
+
+static void bound_copy(const unsigned char *src, unsigned char *dst, size_t n, int stream)
+{
+    size_t i = 0;
+#ifdef LEAKY_HAS_STREAM
+    if (stream) {
+        i = leaky_head(dst, 1, sizeof(V_f32), n);
+        copy_loop(src, dst, i);
+        for (; i + sizeof(V_f32) <= n; i += sizeof(V_f32))
+            STREAM_f32((float *)(dst + i), LOAD_f32((const float *)(src + i)));
+        STREAM_FENCE();
+    }
+#endif
+    (void)stream;
+    copy_loop(src + i, dst + i, n - i);
+}
+
+static void bound_copy2(const unsigned char *a, const unsigned char *b, unsigned char *dst,
+                        size_t n, int stream)
+{
+    size_t i = 0;
+#ifdef LEAKY_HAS_STREAM
+    if (stream) {
+        i = leaky_head(dst, 1, sizeof(V_f32), n);
+        copy2_loop(a, b, dst, i);
+        for (; i + sizeof(V_f32) <= n; i += sizeof(V_f32))
+            STREAM_f32((float *)(dst + i), OR_f32(LOAD_f32((const float *)(a + i)),
+                                                  LOAD_f32((const float *)(b + i))));
+        STREAM_FENCE();
+    }
+#endif
+    (void)stream;
+    copy2_loop(a + i, b + i, dst + i, n - i);
+}
+
+const struct leaky_kernels LEAKY_TABLE = {
+    fwd_f32, fwd_f64, bwd_f32, bwd_f64, bound_copy, bound_copy2,
+};

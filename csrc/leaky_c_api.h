@@ -36,6 +36,12 @@ void leaky_bwd_f32(const float *grad_output, const float *x, float *grad_input,
 void leaky_bwd_f64(const double *grad_output, const double *x, double *grad_input,
                    size_t n, double negative_slope, int stream);
 
+/* Memory-bandwidth bounds, for the benchmark suite: copy nbytes from src to
+ * dst, and write a | b (two input streams), the way the kernels move memory. */
+void leaky_bound_copy(const unsigned char *src, unsigned char *dst, size_t nbytes, int stream);
+void leaky_bound_copy2(const unsigned char *a, const unsigned char *b, unsigned char *dst,
+                       size_t nbytes, int stream);
+
 /* CPU targets: the same loops compiled for several instruction sets. */
 int leaky_target_count(void);
 const char *leaky_target_name(int target);

@@ -15,6 +15,7 @@
 #define LOAD_f32 _mm256_loadu_ps
 #define SET1_f32 _mm256_set1_ps
 #define MUL_f32 _mm256_mul_ps
+#define OR_f32 _mm256_or_ps
 #define STREAM_f32 _mm256_stream_ps
 #define SELECT_GT0_f32(c, t, f) \
     _mm256_blendv_ps((f), (t), _mm256_cmp_ps((c), _mm256_setzero_ps(), _CMP_GT_OQ))

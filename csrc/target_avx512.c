@@ -15,6 +15,7 @@
 #define LOAD_f32 _mm512_loadu_ps
 #define SET1_f32 _mm512_set1_ps
 #define MUL_f32 _mm512_mul_ps
+#define OR_f32 _mm512_or_ps
 #define STREAM_f32 _mm512_stream_ps
 #define SELECT_GT0_f32(c, t, f) \
     _mm512_mask_blend_ps(_mm512_cmp_ps_mask((c), _mm512_setzero_ps(), _CMP_GT_OQ), (f), (t))

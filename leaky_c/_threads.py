@@ -110,17 +110,18 @@ if hasattr(os, "register_at_fork"):
 
 
 def run(kernel: Callable[..., None], n: int, itemsize: int, arrays: tuple[Any, ...],
-        slope: float) -> None:
-    """Run ``kernel(*arrays, n, slope, stream)`` over n elements, threaded if large.
+        *args: Any) -> None:
+    """Run ``kernel(*arrays, n, *args, stream)`` over n elements, threaded if large.
 
     ``arrays`` are typed cffi arrays of n elements each; chunks are offsets
-    into them.  The caller keeps them (and so the buffers) alive.
+    into them.  The caller keeps them (and so the buffers) alive.  ``stream``
+    asks for non-temporal stores when the whole output exceeds the threshold.
     """
     nbytes = n * itemsize
     stream = int(nbytes >= stream_threshold_bytes)
     threads = min(_num_threads, nbytes // grain_bytes)
     if threads < 2 or not _pool_busy.acquire(blocking=False):
-        kernel(*arrays, n, slope, stream)
+        kernel(*arrays, n, *args, stream)
         return
     global _pool
     try:
@@ -130,9 +131,9 @@ def run(kernel: Callable[..., None], n: int, itemsize: int, arrays: tuple[Any, .
         align = CHUNK_ALIGN_BYTES // itemsize
         step = -(-n // threads // align) * align
         bounds = [(start, min(step, n - start)) for start in range(0, n, step)]
-        futures = [_pool.submit(kernel, *(a + start for a in arrays), count, slope, stream)
+        futures = [_pool.submit(kernel, *(a + start for a in arrays), count, *args, stream)
                    for start, count in bounds[1:]]
-        kernel(*arrays, bounds[0][1], slope, stream)
+        kernel(*arrays, bounds[0][1], *args, stream)
         for future in futures:
             future.result()
     finally:
