@@ -23,9 +23,11 @@ def _slope(negative_slope: float, dtype: np.dtype) -> np.floating:
 
 
 def _store(result: np.ndarray, dtype: np.dtype, out: np.ndarray | None) -> np.ndarray:
-    if out is None:
-        return result.astype(dtype, copy=False)
-    np.copyto(out, result, casting="unsafe")
+    # Rounding to float16 may overflow to inf: the IEEE result, not an error.
+    with np.errstate(over="ignore"):
+        if out is None:
+            return result.astype(dtype, copy=False)
+        np.copyto(out, result, casting="unsafe")
     return out
 
 

@@ -1,0 +1,62 @@
+"""Shared fixtures, and the guard that the suite tests the backend it claims to."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import leaky_c
+from leaky_c import _backend, _reference
+
+FORCED_NUMPY = os.environ.get("LEAKY_C_BACKEND", "").strip().lower() == "numpy"
+
+
+def pytest_report_header(config):
+    target = _backend.active_target()
+    return (f"leaky_c {leaky_c.__version__} from {os.path.dirname(leaky_c.__file__)}: "
+            f"backend={leaky_c.backend}, target={target}, "
+            f"runnable targets={_backend.runnable_targets()}")
+
+
+def pytest_sessionstart(session):
+    # A pass on the NumPy fallback says nothing about the C: refuse to run on it
+    # unless it was chosen on purpose.
+    if leaky_c.backend != "cffi" and not FORCED_NUMPY:
+        pytest.exit(
+            f"leaky_c imported from {leaky_c.__file__} runs the {leaky_c.backend!r} backend: "
+            "the compiled module is missing. Install with `pip install -e .` (or run with "
+            "LEAKY_C_BACKEND=numpy to test the NumPy fallback on purpose).", returncode=1)
+    if FORCED_NUMPY:
+        assert leaky_c.backend == "numpy"
+
+
+@pytest.fixture(params=_backend.runnable_targets() or [None])
+def target(request):
+    """Run a test once per CPU target this machine can run (once on NumPy)."""
+    if request.param is None:
+        yield None
+        return
+    with _backend.using_target(request.param):
+        yield request.param
+
+
+def promoted(arr: np.ndarray) -> np.ndarray:
+    """What the API computes on: native byte order, integers and bools as float64."""
+    arr = np.asarray(arr)
+    arr = arr.astype(arr.dtype.newbyteorder("="), copy=False)
+    return arr.astype(np.float64) if arr.dtype.kind in "iub" else arr
+
+
+def expected_forward(x, slope):
+    """The oracle: the NumPy reference on the promoted input (scalars for 0-d)."""
+    x = promoted(x)
+    result = _reference.leaky_relu(x, float(slope))
+    return result[()] if x.ndim == 0 else result
+
+
+def expected_backward(grad, x, slope):
+    grad, x = promoted(grad), promoted(x)
+    result = _reference.leaky_relu_backward(grad, x, float(slope))
+    return result[()] if x.ndim == 0 else result

@@ -1,0 +1,84 @@
+"""Thread and streaming-store paths: every split and store kind is bit-exact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import leaky_c
+from leaky_c import _threads
+from arrays import FLOAT_DTYPES, assert_bits_equal, values
+from conftest import expected_backward, expected_forward
+
+
+@pytest.fixture
+def thresholds(monkeypatch):
+    """Small grain and streaming thresholds so the paths run on small arrays."""
+    def set_thresholds(grain: int, stream: int, threads: int) -> None:
+        monkeypatch.setattr(_threads, "grain_bytes", grain)
+        monkeypatch.setattr(_threads, "stream_threshold_bytes", stream)
+        leaky_c.set_num_threads(threads)
+    previous = leaky_c.get_num_threads()
+    yield set_thresholds
+    leaky_c.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 7])
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+def test_sizes_around_grain_and_stream_threshold(thresholds, target, dtype, threads):
+    grain = 4096
+    for stream_threshold in (grain, 1 << 62):
+        thresholds(grain, stream_threshold, threads)
+        for nbytes in (grain - 64, grain, grain + 4, 2 * grain - 4, 2 * grain, 7 * grain + 12,
+                       64 * grain + 8):
+            n = nbytes // dtype.itemsize
+            x, g = values(dtype, n, n), values(dtype, n, n + 1)
+            context = f"{dtype} n={n} threads={threads} stream>={stream_threshold} target={target}"
+            for slope in (0.0, 0.01, -0.5):
+                assert_bits_equal(leaky_c.leaky_relu(x, slope), expected_forward(x, slope),
+                                  "forward " + context)
+                assert_bits_equal(leaky_c.leaky_relu_backward(g, x, slope),
+                                  expected_backward(g, x, slope), "backward " + context)
+                out = np.full_like(x, 3)
+                leaky_c.leaky_relu(x[1:], slope, out=out[1:])  # unaligned start for streaming
+                assert_bits_equal(out[1:], expected_forward(x[1:], slope), "offset out " + context)
+                assert bits_of(out[0]) == bits_of(np.array(3, dtype)), "wrote before out " + context
+                inplace = x.copy()
+                leaky_c.leaky_relu(inplace, slope, out=inplace)
+                assert_bits_equal(inplace, expected_forward(x, slope), "in place " + context)
+
+
+def bits_of(value) -> int:
+    arr = np.asarray(value)
+    return int(arr.view(f"u{arr.dtype.itemsize}"))
+
+
+def test_set_num_threads_validates_and_round_trips():
+    previous = leaky_c.get_num_threads()
+    try:
+        leaky_c.set_num_threads(3)
+        assert leaky_c.get_num_threads() == 3
+        with pytest.raises(ValueError, match="n must be at least 1"):
+            leaky_c.set_num_threads(0)
+        with pytest.raises(TypeError, match="n must be an int"):
+            leaky_c.set_num_threads(2.0)
+        assert leaky_c.get_num_threads() == 3
+    finally:
+        leaky_c.set_num_threads(previous)
+
+
+def test_thread_count_comes_from_the_environment_else_the_cores():
+    import os
+    import subprocess
+    import sys
+    code = "import leaky_c; print(leaky_c.get_num_threads())"
+    env = {k: v for k, v in os.environ.items() if k != "LEAKY_C_NUM_THREADS"}
+    default = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True).stdout
+    assert int(default) == len(os.sched_getaffinity(0))
+    forced = subprocess.run([sys.executable, "-c", code], env={**env, "LEAKY_C_NUM_THREADS": "5"},
+                            capture_output=True, text=True, check=True).stdout
+    assert int(forced) == 5
+    bad = subprocess.run([sys.executable, "-c", code], env={**env, "LEAKY_C_NUM_THREADS": "0"},
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "LEAKY_C_NUM_THREADS=0 must be at least 1" in bad.stderr
