@@ -24,7 +24,8 @@ from . import _reference, _threads
 from ._backend import ffi, lib
 
 _ndarray = np.ndarray
-_empty_like = np.empty_like
+_empty = np.empty
+_may_share_memory = np.may_share_memory
 _F64 = np.dtype(np.float64)
 
 #: dtype -> (forward kernel, backward kernel, cffi array type) for the C backend.
@@ -36,6 +37,13 @@ if lib is not None:
     }
 _from_buffer = ffi.from_buffer if ffi is not None else None
 _run = _threads.run
+
+
+def _simple_out(out: Any, x: np.ndarray, source: np.ndarray) -> bool:
+    """out can take the fast path: x's dtype and shape, C-contiguous, aligned,
+    writeable, and either source itself or not overlapping it."""
+    return (type(out) is _ndarray and out.dtype is x.dtype and out.shape == x.shape
+            and out.flags.carray and (out is source or not _may_share_memory(out, source)))
 
 
 def _slope(negative_slope: Any) -> float:
@@ -112,13 +120,13 @@ def _compute(op: int, inputs: tuple, slope: float, out: Optional[np.ndarray]) ->
         return reference(*inputs, slope, out)
     if out is None:
         f_order = x.flags.f_contiguous and not x.flags.c_contiguous
-        out = np.empty(x.shape, x.dtype, order="F" if f_order else "C")
+        out = _empty(x.shape, x.dtype, order="F" if f_order else "C")
     # The kernel writes into out directly when it can, else into a temporary.
     out_flags = out.flags
     direct = out_flags.aligned and out.dtype.isnative and (
         out_flags.c_contiguous or out_flags.f_contiguous)
     order = "F" if direct and out_flags.f_contiguous and not out_flags.c_contiguous else "C"
-    dst = _contiguous(out, order) if direct else np.empty(x.shape, x.dtype)
+    dst = _contiguous(out, order) if direct else _empty(x.shape, x.dtype)
     array_type = kernels[2]
     dst_buffer = _from_buffer(array_type, dst, True)
     buffers = []
@@ -171,17 +179,23 @@ def leaky_relu(x: ArrayLike, negative_slope: float = 0.01, *,
         A NaN or infinite slope, an input that is not an array, or an ``out``
         of the wrong shape or read-only.
     """
-    # Fast path: a native, aligned, C-contiguous float32/float64 array, a float
-    # slope and a fresh output: no copies, no checks beyond these.
-    if type(x) is _ndarray and out is None and type(negative_slope) is float \
+    # Fast path: a native, aligned, C-contiguous, writeable float32/float64
+    # array of at least one dimension, a float slope, and no out or a simple
+    # one.  Everything it skips is checked by the general path below.
+    if type(x) is _ndarray and type(negative_slope) is float \
             and negative_slope - negative_slope == 0.0:
-        kernels = _KERNELS.get(x.dtype)
-        if kernels is not None and x.flags.carray and x.ndim:
-            result = _empty_like(x)
-            array_type = kernels[2]
-            _run(kernels[0], x.size, x.itemsize,
-                 (_from_buffer(array_type, x), _from_buffer(array_type, result, True)),
-                 negative_slope)
+        entry = _KERNELS.get(x.dtype)
+        if entry is not None and x.flags.carray and x.ndim \
+                and (out is None or _simple_out(out, x, x)):
+            result = _empty(x.shape, x.dtype) if out is None else out
+            kernel, _, array_type = entry
+            if x.nbytes < _threads.serial_bytes:
+                kernel(_from_buffer(array_type, x), _from_buffer(array_type, result, True),
+                       x.size, negative_slope, 0)
+            else:
+                _run(kernel, x.size, x.itemsize,
+                     (_from_buffer(array_type, x), _from_buffer(array_type, result, True)),
+                     negative_slope)
             return result
     arr = _as_array(x, "x")
     slope = _slope(negative_slope)
@@ -222,17 +236,20 @@ def leaky_relu_backward(grad_output: ArrayLike, x: ArrayLike, negative_slope: fl
         Mismatched shapes, a NaN or infinite slope, a bad ``out`` shape or a
         read-only ``out``.
     """
-    if type(x) is _ndarray and type(grad_output) is _ndarray and out is None \
-            and type(negative_slope) is float and negative_slope - negative_slope == 0.0:
-        kernels = _KERNELS.get(x.dtype)
-        if (kernels is not None and grad_output.dtype is x.dtype and x.flags.carray
-                and grad_output.flags.carray and x.shape == grad_output.shape and x.ndim):
-            result = _empty_like(x)
-            array_type = kernels[2]
-            _run(kernels[1], x.size, x.itemsize,
-                 (_from_buffer(array_type, grad_output), _from_buffer(array_type, x),
-                  _from_buffer(array_type, result, True)),
-                 negative_slope)
+    if type(x) is _ndarray and type(grad_output) is _ndarray and type(negative_slope) is float \
+            and negative_slope - negative_slope == 0.0:
+        entry = _KERNELS.get(x.dtype)
+        if (entry is not None and grad_output.dtype is x.dtype and x.flags.carray
+                and grad_output.flags.carray and x.shape == grad_output.shape and x.ndim
+                and (out is None or (_simple_out(out, x, x) and _simple_out(out, x, grad_output)))):
+            result = _empty(x.shape, x.dtype) if out is None else out
+            _, kernel, array_type = entry
+            buffers = (_from_buffer(array_type, grad_output), _from_buffer(array_type, x),
+                       _from_buffer(array_type, result, True))
+            if x.nbytes < _threads.serial_bytes:
+                kernel(*buffers, x.size, negative_slope, 0)
+            else:
+                _run(kernel, x.size, x.itemsize, buffers, negative_slope)
             return result
     g = _as_array(grad_output, "grad_output")
     xa = _as_array(x, "x")

@@ -75,8 +75,31 @@ _num_threads = _env_int("LEAKY_C_NUM_THREADS", available_cores(), 1)
 stream_threshold_bytes = _env_int("LEAKY_C_STREAM_THRESHOLD", last_level_cache_bytes(), 0)
 grain_bytes = _env_int("LEAKY_C_GRAIN_BYTES", DEFAULT_GRAIN_BYTES, 1)
 
+#: Outputs below this many bytes need neither threads nor streaming stores, so
+#: the API calls the kernel directly, skipping run(): derived, see _derive().
+serial_bytes = 0
+
 _pool: ThreadPoolExecutor | None = None
 _pool_busy = threading.Lock()
+
+
+def _derive() -> None:
+    global serial_bytes
+    threaded_from = 2 * grain_bytes if _num_threads > 1 else stream_threshold_bytes
+    serial_bytes = min(threaded_from, stream_threshold_bytes)
+
+
+def configure(grain: int | None = None, stream_threshold: int | None = None) -> None:
+    """Set the grain and the streaming-store threshold, in bytes of output (for tests)."""
+    global grain_bytes, stream_threshold_bytes
+    if grain is not None:
+        grain_bytes = grain
+    if stream_threshold is not None:
+        stream_threshold_bytes = stream_threshold
+    _derive()
+
+
+_derive()
 
 
 def get_num_threads() -> int:
@@ -96,6 +119,7 @@ def set_num_threads(n: int) -> None:
             _pool.shutdown(wait=True)
             _pool = None
         _num_threads = n
+        _derive()
 
 
 def _after_fork_in_child() -> None:

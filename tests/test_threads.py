@@ -12,15 +12,15 @@ from conftest import expected_backward, expected_forward
 
 
 @pytest.fixture
-def thresholds(monkeypatch):
+def thresholds():
     """Small grain and streaming thresholds so the paths run on small arrays."""
     def set_thresholds(grain: int, stream: int, threads: int) -> None:
-        monkeypatch.setattr(_threads, "grain_bytes", grain)
-        monkeypatch.setattr(_threads, "stream_threshold_bytes", stream)
+        _threads.configure(grain, stream)
         leaky_c.set_num_threads(threads)
-    previous = leaky_c.get_num_threads()
+    previous = (leaky_c.get_num_threads(), _threads.grain_bytes, _threads.stream_threshold_bytes)
     yield set_thresholds
-    leaky_c.set_num_threads(previous)
+    leaky_c.set_num_threads(previous[0])
+    _threads.configure(*previous[1:])
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3, 7])
