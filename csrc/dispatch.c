@@ -4,6 +4,7 @@
  * any the user disabled, and calls leaky_set_target once at import.  Each
  * public kernel is then one indirect call through the active table. */
 #include <stddef.h>
+#include <stdint.h>
 #include "kernels.h"
 #include "leaky_c_api.h"
 
@@ -16,11 +17,15 @@ struct leaky_target {
 static int always(void) { return 1; }
 
 #ifdef LEAKY_X86_TARGETS
-static int cpu_avx2(void) { return __builtin_cpu_supports("avx2"); }
+static int cpu_avx2(void)
+{
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+}
 static int cpu_avx512(void)
 {
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-        && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+        && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")
+        && __builtin_cpu_supports("f16c");
 }
 #endif
 
@@ -34,7 +39,7 @@ static const struct leaky_target targets[] = {
 #define N_TARGETS ((int)(sizeof(targets) / sizeof(targets[0])))
 
 static int active_target = 0;
-static const struct leaky_kernels *active = &leaky_kernels_baseline;
+const struct leaky_kernels *leaky_active = &leaky_kernels_baseline;
 
 int leaky_target_count(void) { return N_TARGETS; }
 
@@ -55,39 +60,59 @@ int leaky_set_target(int target)
     if (!leaky_target_supported(target))
         return -1;
     active_target = target;
-    active = targets[target].kernels;
+    leaky_active = targets[target].kernels;
     return 0;
 }
 
 void leaky_fwd_f32(const float *x, float *y, size_t n, float a, int stream)
 {
-    active->fwd_f32(x, y, n, a, stream);
+    leaky_active->fwd_f32(x, y, n, a, stream);
 }
 
 void leaky_fwd_f64(const double *x, double *y, size_t n, double a, int stream)
 {
-    active->fwd_f64(x, y, n, a, stream);
+    leaky_active->fwd_f64(x, y, n, a, stream);
 }
 
 void leaky_bwd_f32(const float *g, const float *x, float *out, size_t n, float a, int stream)
 {
-    active->bwd_f32(g, x, out, n, a, stream);
+    leaky_active->bwd_f32(g, x, out, n, a, stream);
 }
 
 void leaky_bwd_f64(const double *g, const double *x, double *out, size_t n, double a, int stream)
 {
-    active->bwd_f64(g, x, out, n, a, stream);
+    leaky_active->bwd_f64(g, x, out, n, a, stream);
+}
+
+void leaky_fwd_f16(const uint16_t *x, uint16_t *y, size_t n, float a, int stream)
+{
+    leaky_active->fwd_f16(x, y, n, a, stream);
+}
+
+void leaky_bwd_f16(const uint16_t *g, const uint16_t *x, uint16_t *out, size_t n, float a, int stream)
+{
+    leaky_active->bwd_f16(g, x, out, n, a, stream);
+}
+
+void leaky_fwd_bf16(const uint16_t *x, uint16_t *y, size_t n, float a, int stream)
+{
+    leaky_active->fwd_bf16(x, y, n, a, stream);
+}
+
+void leaky_bwd_bf16(const uint16_t *g, const uint16_t *x, uint16_t *out, size_t n, float a, int stream)
+{
+    leaky_active->bwd_bf16(g, x, out, n, a, stream);
 }
 
 void leaky_bound_copy(const unsigned char *src, unsigned char *dst, size_t nbytes, int stream)
 {
-    active->copy(src, dst, nbytes, stream);
+    leaky_active->copy(src, dst, nbytes, stream);
 }
 
 void leaky_bound_copy2(const unsigned char *a, const unsigned char *b, unsigned char *dst,
                        size_t nbytes, int stream)
 {
-    active->copy2(a, b, dst, nbytes, stream);
+    leaky_active->copy2(a, b, dst, nbytes, stream);
 }
 
 /* CPU features, for show_config(). */

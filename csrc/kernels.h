@@ -3,12 +3,17 @@
 #define LEAKY_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct leaky_kernels {
     void (*fwd_f32)(const float *x, float *y, size_t n, float a, int stream);
     void (*fwd_f64)(const double *x, double *y, size_t n, double a, int stream);
     void (*bwd_f32)(const float *g, const float *x, float *out, size_t n, float a, int stream);
     void (*bwd_f64)(const double *g, const double *x, double *out, size_t n, double a, int stream);
+    void (*fwd_f16)(const uint16_t *x, uint16_t *y, size_t n, float a, int stream);
+    void (*bwd_f16)(const uint16_t *g, const uint16_t *x, uint16_t *out, size_t n, float a, int stream);
+    void (*fwd_bf16)(const uint16_t *x, uint16_t *y, size_t n, float a, int stream);
+    void (*bwd_bf16)(const uint16_t *g, const uint16_t *x, uint16_t *out, size_t n, float a, int stream);
     void (*copy)(const unsigned char *src, unsigned char *dst, size_t nbytes, int stream);
     void (*copy2)(const unsigned char *a, const unsigned char *b, unsigned char *dst,
                   size_t nbytes, int stream);
@@ -18,6 +23,9 @@ struct leaky_kernels {
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
 #define LEAKY_X86_TARGETS 1
 #endif
+
+/* The table of the target that serves calls now (dispatch.c). */
+extern const struct leaky_kernels *leaky_active;
 
 extern const struct leaky_kernels leaky_kernels_baseline;
 #ifdef LEAKY_X86_TARGETS

@@ -16,6 +16,7 @@
  * Never -ffast-math: NaN, -0.0 and inf follow IEEE exactly as PyTorch does.
  */
 #include <stdint.h>
+#include "half.h"
 #include "kernels.h"
 
 #define LEAKY_DEFINE_LOOPS(T, SFX)                                              \
@@ -108,6 +109,58 @@ static void bwd_##SFX(const T *g, const T *x, T *out, size_t n, T a, int stream)
 LEAKY_DEFINE_ENTRY(float, f32)
 LEAKY_DEFINE_ENTRY(double, f64)
 
+/* float16 and bfloat16: computed in float32, rounded once (as PyTorch does).
+ * The portable conversions in half.h vectorise on every target; where the
+ * target has F16C (LOAD_F16 defined), whole vectors of float16 use the
+ * hardware conversions instead, and the portable loop does the tail.  No
+ * streaming stores here: the 2-byte outputs are a quarter of the float64 case
+ * and the conversions, not memory, bound these loops. */
+#ifdef LOAD_F16
+#define LEAKY_F16_VECTOR_FWD(x, y, n, a, i)                                     \
+    for (const V_f32 va = SET1_f32(a); i + LANES_f32 <= n; i += LANES_f32) {    \
+        V_f32 v = LOAD_F16(x + i);                                              \
+        STORE_F16(y + i, SELECT_GT0_f32(v, v, MUL_f32(v, va)));                 \
+    }
+#define LEAKY_F16_VECTOR_BWD(g, x, out, n, a, i)                                \
+    for (const V_f32 va = SET1_f32(a); i + LANES_f32 <= n; i += LANES_f32) {    \
+        V_f32 vg = LOAD_F16(g + i);                                             \
+        STORE_F16(out + i, SELECT_GT0_f32(LOAD_F16(x + i), vg, MUL_f32(vg, va))); \
+    }
+#else
+#define LEAKY_F16_VECTOR_FWD(x, y, n, a, i)
+#define LEAKY_F16_VECTOR_BWD(g, x, out, n, a, i)
+#endif
+#define LEAKY_BF16_VECTOR_FWD(x, y, n, a, i)
+#define LEAKY_BF16_VECTOR_BWD(g, x, out, n, a, i)
+
+#define LEAKY_DEFINE_HALF(SFX, VEC)                                             \
+static void fwd_##SFX(const uint16_t *x, uint16_t *y, size_t n, float a, int stream) \
+{                                                                               \
+    size_t i = 0;                                                               \
+    (void)stream;                                                               \
+    VEC##_FWD(x, y, n, a, i)                                                    \
+    LEAKY_IVDEP                                                                 \
+    for (; i < n; i++) {                                                        \
+        const float v = leaky_##SFX##_to_f32(x[i]), scaled = v * a;             \
+        y[i] = leaky_f32_to_##SFX(v > 0 ? v : scaled);                          \
+    }                                                                           \
+}                                                                               \
+static void bwd_##SFX(const uint16_t *g, const uint16_t *x, uint16_t *out, size_t n, \
+                      float a, int stream)                                      \
+{                                                                               \
+    size_t i = 0;                                                               \
+    (void)stream;                                                               \
+    VEC##_BWD(g, x, out, n, a, i)                                               \
+    LEAKY_IVDEP                                                                 \
+    for (; i < n; i++) {                                                        \
+        const float grad = leaky_##SFX##_to_f32(g[i]), scaled = grad * a;       \
+        out[i] = leaky_f32_to_##SFX(leaky_##SFX##_to_f32(x[i]) > 0 ? grad : scaled); \
+    }                                                                           \
+}
+
+LEAKY_DEFINE_HALF(f16, LEAKY_F16_VECTOR)
+LEAKY_DEFINE_HALF(bf16, LEAKY_BF16_VECTOR)
+
 /* Memory-bandwidth bounds for the benchmark suite: the same head / streaming
  * body / tail structure with no arithmetic.  copy moves src to dst (one read
  * stream, one write); copy2 writes a | b (two reads, one write: the bound for
@@ -160,5 +213,6 @@ static void bound_copy2(const unsigned char *a, const unsigned char *b, unsigned
 }
 
 const struct leaky_kernels LEAKY_TABLE = {
-    fwd_f32, fwd_f64, bwd_f32, bwd_f64, bound_copy, bound_copy2,
+    fwd_f32, fwd_f64, bwd_f32, bwd_f64, fwd_f16, bwd_f16, fwd_bf16, bwd_bf16,
+    bound_copy, bound_copy2,
 };

@@ -1,11 +1,11 @@
-/* The AVX2 target: the same loops on 256-bit vectors. */
+/* The AVX2 target (with F16C): the same loops on 256-bit vectors. */
 #include "kernels.h"
 
 #ifdef LEAKY_X86_TARGETS
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx2,f16c"))), apply_to = function)
 #else
-#pragma GCC target("avx2")
+#pragma GCC target("avx2,f16c")
 #endif
 #include <immintrin.h>
 
@@ -28,6 +28,9 @@
 #define SELECT_GT0_f64(c, t, f) \
     _mm256_blendv_pd((f), (t), _mm256_cmp_pd((c), _mm256_setzero_pd(), _CMP_GT_OQ))
 #define STREAM_FENCE _mm_sfence
+#define LOAD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+#define STORE_F16(p, v) \
+    _mm_storeu_si128((__m128i *)(p), _mm256_cvtps_ph((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC))
 
 #define LEAKY_TABLE leaky_kernels_avx2
 #include "kernels_template.h"

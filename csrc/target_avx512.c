@@ -3,9 +3,9 @@
 
 #ifdef LEAKY_X86_TARGETS
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c"))), apply_to = function)
 #else
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq")
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,f16c")
 #endif
 #include <immintrin.h>
 
@@ -28,6 +28,9 @@
 #define SELECT_GT0_f64(c, t, f) \
     _mm512_mask_blend_pd(_mm512_cmp_pd_mask((c), _mm512_setzero_pd(), _CMP_GT_OQ), (f), (t))
 #define STREAM_FENCE _mm_sfence
+#define LOAD_F16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
+#define STORE_F16(p, v) \
+    _mm256_storeu_si256((__m256i *)(p), _mm512_cvtps_ph((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC))
 
 #define LEAKY_TABLE leaky_kernels_avx512
 #include "kernels_template.h"

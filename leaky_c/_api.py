@@ -28,13 +28,27 @@ _empty = np.empty
 _may_share_memory = np.may_share_memory
 _F64 = np.dtype(np.float64)
 
-#: dtype -> (forward kernel, backward kernel, cffi array type) for the C backend.
+try:  # bfloat16 is NumPy's through ml_dtypes, an optional dependency
+    import ml_dtypes
+    BFLOAT16: Optional[np.dtype] = np.dtype(ml_dtypes.bfloat16)
+except ImportError:
+    BFLOAT16 = None
+
+#: dtype -> (forward kernel, backward kernel, cffi array type, enum leaky_dtype)
+#: for the C backend.  16-bit floats travel as their bit patterns.
 _KERNELS: dict = {}
 if lib is not None:
     _KERNELS = {
-        np.dtype(np.float32): (lib.leaky_fwd_f32, lib.leaky_bwd_f32, ffi.typeof("float[]")),
-        np.dtype(np.float64): (lib.leaky_fwd_f64, lib.leaky_bwd_f64, ffi.typeof("double[]")),
+        np.dtype(np.float32): (lib.leaky_fwd_f32, lib.leaky_bwd_f32, ffi.typeof("float[]"),
+                               lib.LEAKY_F32),
+        np.dtype(np.float64): (lib.leaky_fwd_f64, lib.leaky_bwd_f64, ffi.typeof("double[]"),
+                               lib.LEAKY_F64),
+        np.dtype(np.float16): (lib.leaky_fwd_f16, lib.leaky_bwd_f16, ffi.typeof("uint16_t[]"),
+                               lib.LEAKY_F16),
     }
+    if BFLOAT16 is not None:
+        _KERNELS[BFLOAT16] = (lib.leaky_fwd_bf16, lib.leaky_bwd_bf16, ffi.typeof("uint16_t[]"),
+                              lib.LEAKY_BF16)
 _from_buffer = ffi.from_buffer if ffi is not None else None
 _run = _threads.run
 
@@ -72,11 +86,10 @@ def _as_array(obj: Any, name: str) -> np.ndarray:
         arr = np.asarray(obj)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{name} cannot be converted to a numeric array: {exc}") from None
-    kind = arr.dtype.kind
-    if kind not in "fiub":
+    if arr.dtype.kind not in "fiub" and arr.dtype != BFLOAT16:
         raise TypeError(
-            f"{name} has dtype {arr.dtype}; leaky_c supports real floating-point, "
-            "integer and bool arrays")
+            f"{name} has dtype {arr.dtype}; leaky_c supports real floating-point "
+            "(float16, bfloat16, float32, float64), integer and bool arrays")
     if not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))
     return arr
@@ -98,52 +111,82 @@ def _check_out(out: Any, shape: tuple, dtype: np.dtype, source: str) -> None:
         raise ValueError("out is read-only")
 
 
-def _contiguous(arr: np.ndarray, order: str) -> np.ndarray:
-    """arr's elements as a C-contiguous aligned array in the given memory order.
+def _flat(arr: np.ndarray, order: str) -> Optional[np.ndarray]:
+    """arr as a C-contiguous aligned array in the given memory order, or None.
 
     Elementwise work ignores layout, so order "F" is served by the transpose of
-    an F-contiguous array: no copy when arr already has that layout.
+    an F-contiguous array.
     """
     if order == "F":
         arr = arr.T
-    if arr.flags.c_contiguous and arr.flags.aligned:
-        return arr
-    return np.array(arr, order="C")  # a fresh array is always aligned
+    return arr if arr.flags.c_contiguous and arr.flags.aligned else None
+
+
+def _address(arr: np.ndarray) -> int:
+    return arr.__array_interface__["data"][0]
+
+
+def _same_view(a: np.ndarray, b: np.ndarray) -> bool:
+    return _address(a) == _address(b) and a.strides == b.strides
+
+
+def _unaliased(inputs: tuple, dst: np.ndarray) -> list:
+    """Inputs that partly overlap dst are copied first, as NumPy ufuncs do; an
+    input that is exactly dst is fine (element i only touches index i)."""
+    return [arr.copy() if _may_share_memory(arr, dst) and not _same_view(arr, dst) else arr
+            for arr in inputs]
 
 
 def _compute(op: int, inputs: tuple, slope: float, out: Optional[np.ndarray]) -> np.ndarray:
     """Run forward (op 0) or backward (op 1) on validated native arrays, x last."""
     x = inputs[-1]
-    kernels = _KERNELS.get(x.dtype)
-    if kernels is None:
+    entry = _KERNELS.get(x.dtype)
+    if entry is None:
         reference = (_reference.leaky_relu, _reference.leaky_relu_backward)[op]
         return reference(*inputs, slope, out)
     if out is None:
         f_order = x.flags.f_contiguous and not x.flags.c_contiguous
         out = _empty(x.shape, x.dtype, order="F" if f_order else "C")
-    # The kernel writes into out directly when it can, else into a temporary.
-    out_flags = out.flags
-    direct = out_flags.aligned and out.dtype.isnative and (
-        out_flags.c_contiguous or out_flags.f_contiguous)
-    order = "F" if direct and out_flags.f_contiguous and not out_flags.c_contiguous else "C"
-    dst = _contiguous(out, order) if direct else _empty(x.shape, x.dtype)
-    array_type = kernels[2]
-    dst_buffer = _from_buffer(array_type, dst, True)
-    buffers = []
-    for arr in inputs:
-        src = _contiguous(arr, order)
-        buffer = _from_buffer(array_type, src)
-        # An input that is out itself is fine (element i only touches index i);
-        # one that partly overlaps out is copied first, as NumPy ufuncs do.
-        if buffer != dst_buffer and np.may_share_memory(src, dst):
-            src = src.copy()
-            buffer = _from_buffer(array_type, src)
-        buffers.append(buffer)
-    buffers.append(dst_buffer)
-    _run(kernels[op], x.size, x.itemsize, tuple(buffers), slope)
+    # The kernels write into out directly unless it is unaligned or byte-swapped.
+    direct = out.flags.aligned and out.dtype.isnative
+    dst = out if direct else _empty(x.shape, x.dtype)
+    srcs = _unaliased(tuple(a if a.flags.aligned else a.copy() for a in inputs), dst)
+    array_type = entry[2]
+    for order in ("C", "F"):
+        flats = [_flat(a, order) for a in (*srcs, dst)]
+        if all(f is not None for f in flats):
+            # All operands share one contiguous layout: the flat, threaded kernels.
+            buffers = [_from_buffer(array_type, f) for f in flats[:-1]]
+            buffers.append(_from_buffer(array_type, flats[-1], require_writable=True))
+            _run(entry[op], x.size, x.itemsize, tuple(buffers), slope)
+            break
+    else:
+        _strided(op, entry[3], (*srcs, dst), slope)
     if not direct:
         np.copyto(out, dst)
     return out
+
+
+def _strided(op: int, dtype_code: int, arrays: tuple, slope: float) -> None:
+    """Any strides, no copies: iterate in dst's memory order with merged axes."""
+    dst = arrays[-1]
+    axes = sorted((d for d in range(dst.ndim) if dst.shape[d] != 1),
+                  key=lambda d: -abs(dst.strides[d]))
+    shape = [dst.shape[d] for d in axes]
+    strides = [[a.strides[d] for d in axes] for a in arrays]
+    for i in range(len(shape) - 2, -1, -1):  # merge axis i into i + 1 where memory allows
+        if all(s[i] == s[i + 1] * shape[i + 1] for s in strides):
+            outer = shape.pop(i)
+            shape[i] *= outer  # the old axis i + 1 is now at i
+            for s in strides:
+                s.pop(i)
+    if not shape:
+        shape, strides = [1], [[a.itemsize] for a in arrays]
+    args = []
+    for arr, arr_strides in zip(arrays, strides):
+        args += [ffi.cast("char *", _address(arr)), ffi.new("ptrdiff_t[]", arr_strides)]
+    kernel = (lib.leaky_fwd_strided, lib.leaky_bwd_strided)[op]
+    kernel(dtype_code, len(shape), ffi.new("size_t[]", shape), *args, slope)
 
 
 def _result(out: np.ndarray, scalar: bool) -> Any:
@@ -188,7 +231,7 @@ def leaky_relu(x: ArrayLike, negative_slope: float = 0.01, *,
         if entry is not None and x.flags.carray and x.ndim \
                 and (out is None or _simple_out(out, x, x)):
             result = _empty(x.shape, x.dtype) if out is None else out
-            kernel, _, array_type = entry
+            kernel, _, array_type, _ = entry
             if x.nbytes < _threads.serial_bytes:
                 kernel(_from_buffer(array_type, x), _from_buffer(array_type, result, True),
                        x.size, negative_slope, 0)
@@ -243,7 +286,7 @@ def leaky_relu_backward(grad_output: ArrayLike, x: ArrayLike, negative_slope: fl
                 and grad_output.flags.carray and x.shape == grad_output.shape and x.ndim
                 and (out is None or (_simple_out(out, x, x) and _simple_out(out, x, grad_output)))):
             result = _empty(x.shape, x.dtype) if out is None else out
-            _, kernel, array_type = entry
+            _, kernel, array_type, _ = entry
             buffers = (_from_buffer(array_type, grad_output), _from_buffer(array_type, x),
                        _from_buffer(array_type, result, True))
             if x.nbytes < _threads.serial_bytes:

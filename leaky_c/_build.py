@@ -12,7 +12,7 @@ from cffi import FFI
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CSRC = os.path.join(ROOT, "csrc")
-SOURCES = ["dispatch.c", "target_baseline.c", "target_avx2.c", "target_avx512.c"]
+SOURCES = ["dispatch.c", "strided.c", "target_baseline.c", "target_avx2.c", "target_avx512.c"]
 
 
 def _compile_args():

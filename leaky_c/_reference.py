@@ -48,3 +48,43 @@ def leaky_relu_backward(grad_output: np.ndarray, x: np.ndarray, negative_slope: 
     with np.errstate(all="ignore"):
         result = np.where(x > 0, gc, gc * _slope(negative_slope, ctype))
     return _store(result, x.dtype, out)
+
+
+def _channel_view(weight: np.ndarray, ndim: int, axis: int) -> np.ndarray:
+    """weight shaped to broadcast along axis of an ndim-d array (a scalar stays 0-d)."""
+    if weight.ndim == 0 or weight.size == 1:
+        return weight.reshape(())
+    shape = [1] * ndim
+    shape[axis] = weight.size
+    return weight.reshape(shape)
+
+
+def prelu(x: np.ndarray, weight: np.ndarray, axis: int, out: np.ndarray | None = None) -> np.ndarray:
+    """PReLU: ``x`` where ``x > 0``, else ``weight[c] * x`` for x's index c along axis."""
+    ctype = compute_dtype(x.dtype)
+    xc = x.astype(ctype, copy=False)
+    w = _channel_view(weight.astype(ctype), x.ndim, axis)
+    with np.errstate(all="ignore"):
+        result = np.where(xc > 0, xc, w * xc)
+    return _store(result, x.dtype, out)
+
+
+def prelu_backward(grad_output: np.ndarray, x: np.ndarray, weight: np.ndarray,
+                   axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """(grad_input, grad_weight) of PReLU; grad_weight summed in float64, weight's shape."""
+    ctype = compute_dtype(x.dtype)
+    gc = grad_output.astype(ctype, copy=False)
+    xc = x.astype(ctype, copy=False)
+    w = _channel_view(weight.astype(ctype), x.ndim, axis)
+    with np.errstate(all="ignore"):
+        grad_input = np.where(xc > 0, gc, w * gc)
+        contribution = np.where(xc > 0, 0.0, xc.astype(np.float64) * gc.astype(np.float64))
+    if weight.size == 1 and (weight.ndim == 0 or x.ndim == 0):
+        summed = contribution.sum()
+    elif weight.size == 1:
+        summed = contribution.sum().reshape(weight.shape)
+    else:
+        other = tuple(d for d in range(x.ndim) if d != axis)
+        summed = contribution.sum(axis=other)
+    grad_weight = np.asarray(summed).astype(weight.dtype).reshape(weight.shape)
+    return _store(grad_input, x.dtype, None), grad_weight
