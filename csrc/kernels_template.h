@@ -121,10 +121,12 @@ LEAKY_DEFINE_ENTRY(double, f64)
         V_f32 v = LOAD_F16(x + i);                                              \
         STORE_F16(y + i, SELECT_GT0_f32(v, v, MUL_f32(v, va)));                 \
     }
+/* The gradient passes through as stored (a 16-bit select), so a NaN payload
+ * survives exactly as in the portable loop. */
 #define LEAKY_F16_VECTOR_BWD(g, x, out, n, a, i)                                \
     for (const V_f32 va = SET1_f32(a); i + LANES_f32 <= n; i += LANES_f32) {    \
-        V_f32 vg = LOAD_F16(g + i);                                             \
-        STORE_F16(out + i, SELECT_GT0_f32(LOAD_F16(x + i), vg, MUL_f32(vg, va))); \
+        STORE_H16(out + i, SELECT16_GT0(LOAD_F16(x + i), LOAD_H16(g + i),       \
+                                        CVT_F16(MUL_f32(LOAD_F16(g + i), va)))); \
     }
 #else
 #define LEAKY_F16_VECTOR_FWD(x, y, n, a, i)
@@ -153,8 +155,8 @@ static void bwd_##SFX(const uint16_t *g, const uint16_t *x, uint16_t *out, size_
     VEC##_BWD(g, x, out, n, a, i)                                               \
     LEAKY_IVDEP                                                                 \
     for (; i < n; i++) {                                                        \
-        const float grad = leaky_##SFX##_to_f32(g[i]), scaled = grad * a;       \
-        out[i] = leaky_f32_to_##SFX(leaky_##SFX##_to_f32(x[i]) > 0 ? grad : scaled); \
+        const uint16_t scaled = leaky_f32_to_##SFX(leaky_##SFX##_to_f32(g[i]) * a); \
+        out[i] = leaky_##SFX##_to_f32(x[i]) > 0 ? g[i] : scaled;                \
     }                                                                           \
 }
 

@@ -29,8 +29,18 @@
     _mm256_blendv_pd((f), (t), _mm256_cmp_pd((c), _mm256_setzero_pd(), _CMP_GT_OQ))
 #define STREAM_FENCE _mm_sfence
 #define LOAD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
-#define STORE_F16(p, v) \
-    _mm_storeu_si128((__m128i *)(p), _mm256_cvtps_ph((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC))
+#define CVT_F16(v) _mm256_cvtps_ph((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define STORE_F16(p, v) STORE_H16((p), CVT_F16(v))
+#define LOAD_H16(p) _mm_loadu_si128((const __m128i *)(p))
+#define STORE_H16(p, h) _mm_storeu_si128((__m128i *)(p), (h))
+/* The 8 x 32-bit comparison mask, narrowed to 8 x 16 bits, picks 16-bit lanes. */
+static inline __m128i select16_gt0(__m256 c, __m128i t, __m128i f)
+{
+    __m256i m = _mm256_castps_si256(_mm256_cmp_ps(c, _mm256_setzero_ps(), _CMP_GT_OQ));
+    __m128i m16 = _mm_packs_epi32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
+    return _mm_blendv_epi8(f, t, m16);
+}
+#define SELECT16_GT0 select16_gt0
 
 #define LEAKY_TABLE leaky_kernels_avx2
 #include "kernels_template.h"

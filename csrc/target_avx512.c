@@ -29,8 +29,12 @@
     _mm512_mask_blend_pd(_mm512_cmp_pd_mask((c), _mm512_setzero_pd(), _CMP_GT_OQ), (f), (t))
 #define STREAM_FENCE _mm_sfence
 #define LOAD_F16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
-#define STORE_F16(p, v) \
-    _mm256_storeu_si256((__m256i *)(p), _mm512_cvtps_ph((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC))
+#define CVT_F16(v) _mm512_cvtps_ph((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define STORE_F16(p, v) STORE_H16((p), CVT_F16(v))
+#define LOAD_H16(p) _mm256_loadu_si256((const __m256i *)(p))
+#define STORE_H16(p, h) _mm256_storeu_si256((__m256i *)(p), (h))
+#define SELECT16_GT0(c, t, f) \
+    _mm256_mask_blend_epi16(_mm512_cmp_ps_mask((c), _mm512_setzero_ps(), _CMP_GT_OQ), (f), (t))
 
 #define LEAKY_TABLE leaky_kernels_avx512
 #include "kernels_template.h"

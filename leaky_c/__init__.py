@@ -5,7 +5,7 @@
 array([-0.2,  0. ,  3. ])
 """
 
-from ._api import leaky_relu, leaky_relu_backward
+from ._api import leaky_relu, leaky_relu_backward, prelu, prelu_backward
 from ._backend import backend
 from ._config import show_config
 from ._threads import get_num_threads, set_num_threads
@@ -17,6 +17,8 @@ __all__ = [
     "get_num_threads",
     "leaky_relu",
     "leaky_relu_backward",
+    "prelu",
+    "prelu_backward",
     "set_num_threads",
     "show_config",
 ]

@@ -249,7 +249,7 @@ def leaky_relu(x: ArrayLike, negative_slope: float = 0.01, *,
 
 
 def leaky_relu_backward(grad_output: ArrayLike, x: ArrayLike, negative_slope: float = 0.01, *,
-                        out: Optional[np.ndarray] = None) -> Any:
+                        out: Optional[np.ndarray] = None, from_output: bool = False) -> Any:
     """Gradient of Leaky ReLU with respect to its input.
 
     ``grad_output`` where ``x > 0``, else ``negative_slope * grad_output``, so
@@ -266,6 +266,13 @@ def leaky_relu_backward(grad_output: ArrayLike, x: ArrayLike, negative_slope: fl
     out : ndarray, optional
         Where to write the gradient: exactly the inputs' shape and result
         dtype.  May be ``grad_output`` or ``x`` itself.
+    from_output : bool, default False
+        ``x`` is the forward's output ``y`` instead of its input, so a training
+        loop can run the forward in place and keep one array.  For slopes >= 0,
+        ``y > 0`` exactly when ``x > 0``, so the result is the same (and
+        matches PyTorch's ``leaky_relu_backward(..., self_is_result=True)``).
+        A negative slope raises ValueError: the output's sign no longer tells
+        which branch the input took.
 
     Returns
     -------
@@ -277,10 +284,11 @@ def leaky_relu_backward(grad_output: ArrayLike, x: ArrayLike, negative_slope: fl
         Unsupported or mismatched dtypes, a non-real slope, a bad ``out``.
     ValueError
         Mismatched shapes, a NaN or infinite slope, a bad ``out`` shape or a
-        read-only ``out``.
+        read-only ``out``; a negative slope with ``from_output=True``.
     """
     if type(x) is _ndarray and type(grad_output) is _ndarray and type(negative_slope) is float \
-            and negative_slope - negative_slope == 0.0:
+            and negative_slope - negative_slope == 0.0 \
+            and (from_output is False or (from_output is True and negative_slope >= 0.0)):
         entry = _KERNELS.get(x.dtype)
         if (entry is not None and grad_output.dtype is x.dtype and x.flags.carray
                 and grad_output.flags.carray and x.shape == grad_output.shape and x.ndim
@@ -303,7 +311,130 @@ def leaky_relu_backward(grad_output: ArrayLike, x: ArrayLike, negative_slope: fl
         raise ValueError(f"grad_output has shape {g.shape} but x has shape {xa.shape}; "
                          "they must match")
     slope = _slope(negative_slope)
+    if not isinstance(from_output, (bool, np.bool_)):
+        raise TypeError(f"from_output must be a bool, got {type(from_output).__name__}")
+    if from_output and slope < 0:
+        raise ValueError(
+            f"from_output=True needs negative_slope >= 0, got {slope!r}: with a negative slope "
+            "the sign of the output no longer tells which branch the input took")
     g, xc = _promote(g), _promote(xa)
     if out is not None:
         _check_out(out, xc.shape, xc.dtype, "x")
     return _result(_compute(1, (g, xc), slope, out), xa.ndim == 0 and out is None)
+
+
+def _prelu_args(x: Any, weight: Any, axis: Any) -> tuple[np.ndarray, np.ndarray, int]:
+    """Validated PReLU arguments: (x, weight in x's dtype, normalized axis)."""
+    xc = _promote(_as_array(x, "x"))
+    w = _as_array(weight, "weight")
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"axis must be an int, got {type(axis).__name__}")
+    axis = int(axis)
+    if w.ndim > 1:
+        raise ValueError(f"weight has shape {w.shape}, expected a scalar or a 1-D array")
+    if w.ndim == 1 and w.size != 1:  # one slope per channel (none for an empty axis)
+        if not -xc.ndim <= axis < xc.ndim:
+            raise ValueError(f"axis {axis} is out of bounds for x with {xc.ndim} dimensions")
+        if w.size != xc.shape[axis]:
+            raise ValueError(f"weight has shape {w.shape}, expected a scalar or shape (C,) "
+                             f"with C = x.shape[{axis}] = {xc.shape[axis]}")
+        axis %= xc.ndim
+    return xc, w.astype(xc.dtype), axis
+
+
+def _prelu_geometry(x: np.ndarray, w: np.ndarray, axis: int) -> tuple[int, int, int]:
+    """(outer, channels, inner) of C-contiguous x for the PReLU kernels."""
+    if w.size == 1:
+        return 1, 1, x.size
+    return (int(np.prod(x.shape[:axis])), x.shape[axis], int(np.prod(x.shape[axis + 1:])))
+
+
+def _buffer(arr: np.ndarray, writable: bool = False) -> Any:
+    return _from_buffer(arr.reshape(-1).view(np.uint8), require_writable=writable)
+
+
+def prelu(x: ArrayLike, weight: ArrayLike, *, axis: int = 1,
+          out: Optional[np.ndarray] = None) -> Any:
+    """PReLU, a Leaky ReLU whose slope is learned per channel.
+
+    ``x`` where ``x > 0``, else ``weight[c] * x``, with c the index of the
+    element along ``axis`` (``torch.nn.functional.prelu`` uses axis 1).
+
+    Parameters
+    ----------
+    x : array_like
+        Real input, as for leaky_relu.
+    weight : array_like
+        A scalar (one slope for every element) or a 1-D array of length
+        ``x.shape[axis]``; cast to x's dtype (float32 rounds it, as slopes are).
+    axis : int, default 1
+        The channel axis; negative values count from the end.
+    out : ndarray, optional
+        Where to write the result: exactly x's shape and result dtype.
+
+    Raises
+    ------
+    TypeError
+        Unsupported dtypes, a non-integer axis, a bad ``out``.
+    ValueError
+        A weight of the wrong shape, an axis out of bounds, a bad ``out`` shape.
+    """
+    xc, w, axis = _prelu_args(x, weight, axis)
+    if out is not None:
+        _check_out(out, xc.shape, xc.dtype, "x")
+    entry = _KERNELS.get(xc.dtype)
+    if entry is None:
+        return _result(_reference.prelu(xc, w, axis, out), xc.ndim == 0 and out is None)
+    src = np.ascontiguousarray(xc)
+    if out is not None and out.flags.carray and out.dtype.isnative and (
+            out is src or not _may_share_memory(out, src)):
+        dst = out
+    else:
+        dst = _empty(xc.shape, xc.dtype)
+    lib.leaky_prelu_fwd(entry[3], _buffer(src), _buffer(np.ascontiguousarray(w)),
+                        _buffer(dst, True), *_prelu_geometry(src, w, axis))
+    if out is None:
+        return _result(dst, xc.ndim == 0)
+    if dst is not out:
+        np.copyto(out, dst)
+    return out
+
+
+def prelu_backward(grad_output: ArrayLike, x: ArrayLike, weight: ArrayLike, *,
+                   axis: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of PReLU: ``(grad_input, grad_weight)``.
+
+    ``grad_input`` is ``grad_output`` where ``x > 0``, else
+    ``weight[c] * grad_output`` (bit-exact with PyTorch's autograd).
+    ``grad_weight`` has the weight's shape and x's dtype: per channel, the sum
+    of ``x * grad_output`` over the elements with ``x <= 0``.  The products
+    are formed in float64 (exact for 16- and 32-bit inputs) and summed in
+    float64 before one final rounding, so it is at least as accurate as
+    PyTorch's float32 sum; the order of summation differs, so it matches
+    PyTorch to floating-point summation tolerance, not bit for bit.
+    """
+    g = _as_array(grad_output, "grad_output")
+    xa = _as_array(x, "x")
+    if g.dtype != xa.dtype:
+        raise TypeError(f"grad_output has dtype {g.dtype} but x has dtype {xa.dtype}; "
+                        "they must match")
+    if g.shape != xa.shape:
+        raise ValueError(f"grad_output has shape {g.shape} but x has shape {xa.shape}; "
+                         "they must match")
+    xc, w, axis = _prelu_args(xa, weight, axis)
+    g = _promote(g)
+    weight_shape = np.shape(weight)
+    entry = _KERNELS.get(xc.dtype)
+    if entry is None:
+        grad_input, grad_weight = _reference.prelu_backward(g, xc, w, axis)
+    else:
+        gs, xs = np.ascontiguousarray(g), np.ascontiguousarray(xc)
+        grad_input = _empty(xc.shape, xc.dtype)
+        outer, channels, inner = _prelu_geometry(xs, w, axis)
+        sums = np.zeros(channels, np.float64)
+        lib.leaky_prelu_bwd(entry[3], _buffer(gs), _buffer(xs), _buffer(np.ascontiguousarray(w)),
+                            _buffer(grad_input, True), ffi.cast("double *", _address(sums)),
+                            outer, channels, inner)
+        with np.errstate(over="ignore"):  # a float16 sum may round to inf: IEEE
+            grad_weight = sums.astype(xc.dtype)
+    return _result(grad_input, xc.ndim == 0), np.asarray(grad_weight).reshape(weight_shape)

@@ -24,8 +24,8 @@ BACKENDS = ("auto", "cffi", "numpy")
 #: The CPU features each compiled target needs; disabling any one drops it.
 TARGET_FEATURES = {
     "baseline": (),
-    "avx2": ("AVX2",),
-    "avx512": ("AVX512F", "AVX512BW", "AVX512VL"),
+    "avx2": ("AVX2", "F16C"),
+    "avx512": ("AVX512F", "AVX512BW", "AVX512VL", "F16C"),
 }
 KNOWN_FEATURES = ("SSE2", "AVX2", "FMA", "F16C", "AVX512F", "AVX512BW", "AVX512VL",
                   "AVX512_BF16", "AVX512_FP16", "NEON")

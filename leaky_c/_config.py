@@ -12,16 +12,20 @@ from . import _backend, _threads
 
 def config() -> dict[str, Any]:
     """The configuration show_config() prints, as a dict."""
+    from ._api import BFLOAT16, _KERNELS
+
     target = _backend.active_target()
-    c_dtypes = ("float32", "float64") if target else ()
     kernels = {}
-    for dtype in ("float16", "float32", "float64", "int/bool"):
-        if dtype in c_dtypes:
-            kernels[dtype] = f"C leaky_{{fwd,bwd}}_{dtype[0]}{dtype[-2:]} [{target}]"
-        elif dtype == "int/bool":
-            kernels[dtype] = "promoted to float64"
+    for name, dtype in (("float16", np.dtype(np.float16)), ("bfloat16", BFLOAT16),
+                        ("float32", np.dtype(np.float32)), ("float64", np.dtype(np.float64))):
+        if dtype is None:
+            kernels[name] = "unavailable (pip install ml_dtypes)"
+        elif dtype in _KERNELS:
+            suffix = {"float16": "f16", "bfloat16": "bf16", "float32": "f32", "float64": "f64"}[name]
+            kernels[name] = f"C leaky_{{fwd,bwd}}_{suffix} [{target}]"
         else:
-            kernels[dtype] = "NumPy reference (computes in float32)"
+            kernels[name] = "NumPy reference"
+    kernels["int/bool"] = "promoted to float64"
     return {
         "backend": _backend.backend,
         "compiled_targets": _backend.compiled_targets(),

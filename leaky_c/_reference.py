@@ -42,11 +42,20 @@ def leaky_relu(x: np.ndarray, negative_slope: float, out: np.ndarray | None = No
 
 def leaky_relu_backward(grad_output: np.ndarray, x: np.ndarray, negative_slope: float,
                         out: np.ndarray | None = None) -> np.ndarray:
-    """``grad_output`` where ``x > 0``, else ``negative_slope * grad_output``."""
+    """``grad_output`` where ``x > 0``, else ``negative_slope * grad_output``.
+
+    The gradient passes through untouched where ``x > 0``: for 16-bit floats
+    the select happens on the stored values, so even a signalling-NaN payload
+    survives; only the scaled branch is computed in float32 and rounded.
+    """
     ctype = compute_dtype(x.dtype)
     gc = grad_output.astype(ctype, copy=False)
     with np.errstate(all="ignore"):
-        result = np.where(x > 0, gc, gc * _slope(negative_slope, ctype))
+        scaled = gc * _slope(negative_slope, ctype)
+        if ctype != x.dtype:
+            with np.errstate(over="ignore"):
+                scaled = scaled.astype(x.dtype)
+        result = np.where(x > 0, grad_output, scaled)
     return _store(result, x.dtype, out)
 
 
@@ -79,12 +88,11 @@ def prelu_backward(grad_output: np.ndarray, x: np.ndarray, weight: np.ndarray,
     with np.errstate(all="ignore"):
         grad_input = np.where(xc > 0, gc, w * gc)
         contribution = np.where(xc > 0, 0.0, xc.astype(np.float64) * gc.astype(np.float64))
-    if weight.size == 1 and (weight.ndim == 0 or x.ndim == 0):
+    if weight.size == 1:
         summed = contribution.sum()
-    elif weight.size == 1:
-        summed = contribution.sum().reshape(weight.shape)
     else:
         other = tuple(d for d in range(x.ndim) if d != axis)
         summed = contribution.sum(axis=other)
-    grad_weight = np.asarray(summed).astype(weight.dtype).reshape(weight.shape)
+    with np.errstate(over="ignore"):
+        grad_weight = np.asarray(summed).astype(weight.dtype).reshape(weight.shape)
     return _store(grad_input, x.dtype, None), grad_weight

@@ -12,7 +12,16 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16))
+try:
+    import ml_dtypes
+    BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+    finfo = ml_dtypes.finfo  # np.finfo does not know bfloat16
+except ImportError:  # optional: without it bfloat16 is simply not generated
+    BFLOAT16 = None
+    finfo = np.finfo
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16)) + (
+    (BFLOAT16,) if BFLOAT16 is not None else ())
 OTHER_DTYPES = (np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.uint8), np.dtype(np.bool_))
 DTYPES = FLOAT_DTYPES + OTHER_DTYPES
 #: Around vector widths (4/8/16 lanes) and their tails, and one large odd size.
@@ -38,7 +47,7 @@ def special_values(dtype: np.dtype) -> np.ndarray:
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
         return np.array([0, 1, info.max, info.min, info.min + 1], dtype=dtype)
-    info = np.finfo(dtype)
+    info = finfo(dtype)
     sub = info.smallest_subnormal
     values = [0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, 1.0, -1.0, sub, -sub, sub * 3,
               -sub * 3, info.smallest_normal, -info.smallest_normal, info.max, -info.max,
@@ -88,8 +97,9 @@ def layouts(dtype: np.dtype, seed: int = 0) -> Iterator[Case]:
     yield Case(describe(negative_2d, "negative"), negative_2d)
     transposed = values(dtype, 3 * 4 * 5, seed + 4).reshape(3, 4, 5).transpose(1, 0, 2)
     yield Case(describe(transposed, "transposed"), transposed)
-    swapped = values(dtype, 37, seed + 5).astype(dtype.newbyteorder())
-    yield Case(describe(swapped, "byteswapped"), swapped)
+    if dtype.kind != "V":  # ml_dtypes' bfloat16 (kind V) has no byte-swapped form
+        swapped = values(dtype, 37, seed + 5).astype(dtype.newbyteorder())
+        yield Case(describe(swapped, "byteswapped"), swapped)
     zero_d = values(dtype, 1, seed + 6).reshape(())
     yield Case(describe(zero_d, "0d"), zero_d)
     for shape in ((0,), (3, 0), (0, 2, 2)):
@@ -115,7 +125,7 @@ def bits(arr: np.ndarray) -> np.ndarray:
     """The bit patterns of a float array (so -0.0 differs from +0.0), native order."""
     arr = np.ascontiguousarray(arr)
     arr = arr.astype(arr.dtype.newbyteorder("="), copy=False)
-    if arr.dtype.kind not in "fc":
+    if arr.dtype.kind not in "fc" and arr.dtype != BFLOAT16:
         return arr
     if arr.dtype.itemsize > 8:  # complex128, longdouble: compare 8-byte words
         return arr.reshape(arr.shape + (1,)).view("u8")
