@@ -1,4 +1,4 @@
-"""Command line: ``python -m leaky_c {info,bench}`` (also the ``leaky-c`` script)."""
+"""Command line: ``python -m leaky_c {info,bench,demo}`` (also the ``leaky-c`` script)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     info = sub.add_parser("info", help="show the configuration and a worked example")
     info.set_defaults(func=_info)
+    from . import demo as demo_module
+
+    demo = sub.add_parser("demo", help="train a NumPy MLP with ReLU and Leaky ReLU and plot "
+                          "the dead units", description=demo_module.__doc__,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    demo_module.add_arguments(demo)
+    demo.set_defaults(func=demo_module.main)
     args = parser.parse_args(argv)
     return args.func(args)
 
