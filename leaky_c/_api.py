@@ -95,6 +95,19 @@ def _as_array(obj: Any, name: str) -> np.ndarray:
     return arr
 
 
+def _gradient_pair(grad_output: Any, x: Any) -> tuple[np.ndarray, np.ndarray]:
+    """grad_output and x as arrays of the same dtype and shape (no broadcasting)."""
+    g = _as_array(grad_output, "grad_output")
+    xa = _as_array(x, "x")
+    if g.dtype != xa.dtype:
+        raise TypeError(f"grad_output has dtype {g.dtype} but x has dtype {xa.dtype}; "
+                        "they must match")
+    if g.shape != xa.shape:
+        raise ValueError(f"grad_output has shape {g.shape} but x has shape {xa.shape}; "
+                         "they must match")
+    return g, xa
+
+
 def _promote(arr: np.ndarray) -> np.ndarray:
     """Integer and bool arrays compute in float64, like a NumPy ufunc."""
     return arr.astype(_F64) if arr.dtype.kind in "iub" else arr
@@ -302,14 +315,7 @@ def leaky_relu_backward(grad_output: ArrayLike, x: ArrayLike, negative_slope: fl
             else:
                 _run(kernel, x.size, x.itemsize, buffers, negative_slope)
             return result
-    g = _as_array(grad_output, "grad_output")
-    xa = _as_array(x, "x")
-    if g.dtype != xa.dtype:
-        raise TypeError(f"grad_output has dtype {g.dtype} but x has dtype {xa.dtype}; "
-                        "they must match")
-    if g.shape != xa.shape:
-        raise ValueError(f"grad_output has shape {g.shape} but x has shape {xa.shape}; "
-                         "they must match")
+    g, xa = _gradient_pair(grad_output, x)
     slope = _slope(negative_slope)
     if not isinstance(from_output, (bool, np.bool_)):
         raise TypeError(f"from_output must be a bool, got {type(from_output).__name__}")
@@ -413,14 +419,7 @@ def prelu_backward(grad_output: ArrayLike, x: ArrayLike, weight: ArrayLike, *,
     PyTorch's float32 sum; the order of summation differs, so it matches
     PyTorch to floating-point summation tolerance, not bit for bit.
     """
-    g = _as_array(grad_output, "grad_output")
-    xa = _as_array(x, "x")
-    if g.dtype != xa.dtype:
-        raise TypeError(f"grad_output has dtype {g.dtype} but x has dtype {xa.dtype}; "
-                        "they must match")
-    if g.shape != xa.shape:
-        raise ValueError(f"grad_output has shape {g.shape} but x has shape {xa.shape}; "
-                         "they must match")
+    g, xa = _gradient_pair(grad_output, x)
     xc, w, axis = _prelu_args(xa, weight, axis)
     g = _promote(g)
     weight_shape = np.shape(weight)
