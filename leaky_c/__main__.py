@@ -33,6 +33,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                           formatter_class=argparse.RawDescriptionHelpFormatter)
     demo_module.add_arguments(demo)
     demo.set_defaults(func=demo_module.main)
+    from .benchmarks import cli as bench_cli  # the suite lives in benchmarks/
+
+    bench = sub.add_parser("bench", help=bench_cli.HELP, description=bench_cli.DESCRIPTION,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    bench_cli.add_arguments(bench)
+    bench.set_defaults(func=bench_cli.run_command)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -1,0 +1,142 @@
+"""How a group of implementations is timed, and the thread count every peer is set to.
+
+- Warm-up: each implementation's first call (the one whose result is checked)
+  is not timed; it also faults in the pages of preallocated buffers.
+- Autoscale: calls per timing are chosen so one timing lasts ``min_time``
+  seconds or more (one call per timing when a call takes longer).
+- Repeats are interleaved: repeat r of every implementation in the group runs
+  before repeat r + 1 of any, so drift on a shared machine hits all alike.
+  Each repeat gives seconds per call; the report uses the best and the median.
+- Garbage collection is off while timing, as in ``timeit``.
+- In place: applying Leaky ReLU again to its own output is a different
+  workload (negative values shrink by the slope each time, pass through
+  subnormals and end at -0.0 after ~20 calls), so every in-place call gets a
+  fresh copy of the input.  The copies are restored outside the timed region:
+  ``batch`` scratch rows are refilled from the input, then the calls on all
+  rows are timed together, so the timer's own cost (measured, and subtracted)
+  is spread over enough calls to stay below ~1% of the time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import itertools
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Optional
+
+import leaky_c
+
+#: Timer cost kept below this fraction of a batch of in-place calls.
+TIMER_SHARE = 0.01
+MAX_BATCH = 4096
+
+
+def timer_overhead(samples: int = 20000) -> float:
+    """Seconds one empty timed region costs (two perf_counter calls), the best of 5."""
+    clock = time.perf_counter
+    best = math.inf
+    for _ in range(5):
+        total = 0.0
+        for _ in range(samples):
+            start = clock()
+            total += clock() - start
+        best = min(best, total / samples)
+    return best
+
+
+@dataclass
+class Plan:
+    """How one implementation is timed: its calls, their count, and the restore step."""
+
+    calls: list[Callable[[], Any]]  # one call per scratch row in place, else one call
+    restore: Optional[Callable[[int], None]] = None  # refill the first k rows, untimed
+    number: int = 1  # calls per timing
+    times: list[float] = field(default_factory=list)  # seconds per call, one per repeat
+
+    @property
+    def batch(self) -> int:
+        return len(self.calls)
+
+
+def time_once(plan: Plan, overhead: float) -> float:
+    """Seconds per call over one timing of ``plan.number`` calls."""
+    clock = time.perf_counter
+    if plan.restore is None:
+        call = plan.calls[0]
+        loop = itertools.repeat(None, plan.number)
+        start = clock()
+        for _ in loop:
+            call()
+        return (clock() - start) / plan.number
+    rounds = -(-plan.number // plan.batch)
+    total = 0.0
+    for _ in range(rounds):
+        plan.restore(plan.batch)
+        start = clock()
+        for call in plan.calls:
+            call()
+        total += clock() - start
+    return max(total - rounds * overhead, 0.0) / (rounds * plan.batch)
+
+
+def calibrate(plan: Plan, min_time: float, overhead: float) -> float:
+    """Set ``plan.number`` so one timing lasts ``min_time`` or more; return seconds per call."""
+    plan.number = 1
+    while True:
+        per_call = time_once(plan, overhead)
+        elapsed = per_call * plan.number
+        if elapsed >= min_time / 10 or plan.number >= 10 ** 9:
+            break
+        grow = (min_time / 10) / max(elapsed, 1e-9) * 1.5
+        plan.number = math.ceil(plan.number * min(max(grow, 2.0), 100.0))
+    plan.number = max(1, math.ceil(min_time / max(per_call, 1e-12)))
+    return per_call
+
+
+def inplace_batch(per_call: float, overhead: float, number: int) -> int:
+    """Fresh copies per timed batch so the timer costs at most TIMER_SHARE of it."""
+    wanted = math.ceil(overhead / (TIMER_SHARE * max(per_call, 1e-12)))
+    return max(1, min(wanted, number, MAX_BATCH))
+
+
+def measure(plans: list[Plan], repeat: int, overhead: float) -> None:
+    """Append ``repeat`` timings to each plan, interleaved across plans."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(repeat):
+            for plan in plans:
+                plan.times.append(time_once(plan, overhead))
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@contextlib.contextmanager
+def peer_threads(n: int) -> Iterator[None]:
+    """Set leaky_c, PyTorch and numexpr (if imported) to n threads; restore them afterwards.
+
+    NumPy and numba @vectorize (target "cpu") are single-threaded; see peers.py.
+    """
+    restores: list[Callable[[], None]] = []
+    previous = leaky_c.get_num_threads()
+    leaky_c.set_num_threads(n)
+    restores.append(lambda: leaky_c.set_num_threads(previous))
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch_previous = torch.get_num_threads()
+        torch.set_num_threads(n)
+        restores.append(lambda: torch.set_num_threads(torch_previous))
+    numexpr = sys.modules.get("numexpr")
+    if numexpr is not None:
+        numexpr_previous = numexpr.set_num_threads(n)
+        restores.append(lambda: numexpr.set_num_threads(numexpr_previous))
+    try:
+        yield
+    finally:
+        for restore in reversed(restores):
+            restore()
