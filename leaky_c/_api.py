@@ -3,12 +3,17 @@
 Everything is validated here, before any C is called or anything is written,
 so the kernels never fail and an error leaves every array untouched.
 
-Cost of a small call (n = 100 float32, measured with timeit on the 2-core
-development machine): the fast path below is one type check, one dict lookup on
-the dtype, one flags read, ``np.empty_like`` (~0.2 us), one typed
-``ffi.from_buffer`` per array (~0.2 us each) and the cffi call (~0.1 us).
-Everything else (lists, scalars, other dtypes, views, ``out=`` edge cases) goes
-through the general path, which is correct for every input.
+What a small call costs (n = 100 float32, best of 9 timeit runs on the 2-core
+development machine, quiet): the fast path in leaky_relu is a few type checks
+and one dict lookup on the dtype (~0.15 us together), one flags read
+(~0.05 us), ``np.empty`` (~0.15 us), one typed ``ffi.from_buffer`` per array
+(~0.15 us each) and the cffi call itself, which releases and retakes the GIL
+(~0.25 us even for n = 0).  About 1.1 us in all, against ~0.9 us for
+``np.maximum(x, a * x)`` and ~1.5 us for PyTorch's ``F.leaky_relu``; the
+floor is the cffi call plus the buffers.  ``out=`` adds ``np.may_share_memory``
+(~0.17 us) unless out is x.  Everything else (lists, scalars, other dtypes,
+views, byte-swapped or overlapping arrays) goes through the general path,
+which is correct for every input.
 """
 
 from __future__ import annotations
