@@ -14,6 +14,10 @@ struct leaky_kernels {
     void (*bwd_f16)(const uint16_t *g, const uint16_t *x, uint16_t *out, size_t n, float a, int stream);
     void (*fwd_bf16)(const uint16_t *x, uint16_t *y, size_t n, float a, int stream);
     void (*bwd_bf16)(const uint16_t *g, const uint16_t *x, uint16_t *out, size_t n, float a, int stream);
+    double (*neg_dot_f32)(const float *x, const float *g, size_t n);
+    double (*neg_dot_f64)(const double *x, const double *g, size_t n);
+    double (*neg_dot_f16)(const uint16_t *x, const uint16_t *g, size_t n);
+    double (*neg_dot_bf16)(const uint16_t *x, const uint16_t *g, size_t n);
     void (*copy)(const unsigned char *src, unsigned char *dst, size_t nbytes, int stream);
     void (*copy2)(const unsigned char *a, const unsigned char *b, unsigned char *dst,
                   size_t nbytes, int stream);

@@ -110,37 +110,33 @@ LEAKY_DEFINE_ENTRY(float, f32)
 LEAKY_DEFINE_ENTRY(double, f64)
 
 /* float16 and bfloat16: computed in float32, rounded once (as PyTorch does).
- * The portable conversions in half.h vectorise on every target; where the
- * target has F16C (LOAD_F16 defined), whole vectors of float16 use the
- * hardware conversions instead, and the portable loop does the tail.  No
- * streaming stores here: the 2-byte outputs are a quarter of the float64 case
- * and the conversions, not memory, bound these loops. */
-#ifdef LOAD_F16
-#define LEAKY_F16_VECTOR_FWD(x, y, n, a, i)                                     \
-    for (const V_f32 va = SET1_f32(a); i + LANES_f32 <= n; i += LANES_f32) {    \
-        V_f32 v = LOAD_F16(x + i);                                              \
-        STORE_F16(y + i, SELECT_GT0_f32(v, v, MUL_f32(v, va)));                 \
-    }
-/* The gradient passes through as stored (a 16-bit select), so a NaN payload
- * survives exactly as in the portable loop. */
-#define LEAKY_F16_VECTOR_BWD(g, x, out, n, a, i)                                \
-    for (const V_f32 va = SET1_f32(a); i + LANES_f32 <= n; i += LANES_f32) {    \
-        STORE_H16(out + i, SELECT16_GT0(LOAD_F16(x + i), LOAD_H16(g + i),       \
-                                        CVT_F16(MUL_f32(LOAD_F16(g + i), va)))); \
-    }
+ * The portable conversions in half.h vectorise on every target.  Where a
+ * target defines LOADV_<type> and CVTV_<type> (F16C for float16, integer
+ * shifts and rounding for bfloat16), whole vectors use those instead and the
+ * portable loop does the tail.  In the backward the gradient passes through as
+ * stored (a 16-bit select), so even a NaN payload survives.  No streaming
+ * stores here: the conversions, not memory, bound these loops. */
+#ifdef LOADV_f16
+#define IF_VECTOR_f16(...) __VA_ARGS__
 #else
-#define LEAKY_F16_VECTOR_FWD(x, y, n, a, i)
-#define LEAKY_F16_VECTOR_BWD(g, x, out, n, a, i)
+#define IF_VECTOR_f16(...)
 #endif
-#define LEAKY_BF16_VECTOR_FWD(x, y, n, a, i)
-#define LEAKY_BF16_VECTOR_BWD(g, x, out, n, a, i)
+#ifdef LOADV_bf16
+#define IF_VECTOR_bf16(...) __VA_ARGS__
+#else
+#define IF_VECTOR_bf16(...)
+#endif
 
-#define LEAKY_DEFINE_HALF(SFX, VEC)                                             \
+#define LEAKY_DEFINE_HALF(SFX)                                                  \
 static void fwd_##SFX(const uint16_t *x, uint16_t *y, size_t n, float a, int stream) \
 {                                                                               \
     size_t i = 0;                                                               \
     (void)stream;                                                               \
-    VEC##_FWD(x, y, n, a, i)                                                    \
+    IF_VECTOR_##SFX(                                                            \
+    for (const V_f32 va = SET1_f32(a); i + LANES_f32 <= n; i += LANES_f32) {    \
+        V_f32 v = LOADV_##SFX(x + i);                                           \
+        STORE_H16(y + i, CVTV_##SFX(SELECT_GT0_f32(v, v, MUL_f32(v, va))));     \
+    })                                                                          \
     LEAKY_IVDEP                                                                 \
     for (; i < n; i++) {                                                        \
         const float v = leaky_##SFX##_to_f32(x[i]), scaled = v * a;             \
@@ -152,7 +148,11 @@ static void bwd_##SFX(const uint16_t *g, const uint16_t *x, uint16_t *out, size_
 {                                                                               \
     size_t i = 0;                                                               \
     (void)stream;                                                               \
-    VEC##_BWD(g, x, out, n, a, i)                                               \
+    IF_VECTOR_##SFX(                                                            \
+    for (const V_f32 va = SET1_f32(a); i + LANES_f32 <= n; i += LANES_f32) {    \
+        STORE_H16(out + i, SELECT16_GT0(LOADV_##SFX(x + i), LOAD_H16(g + i),    \
+                                        CVTV_##SFX(MUL_f32(LOADV_##SFX(g + i), va)))); \
+    })                                                                          \
     LEAKY_IVDEP                                                                 \
     for (; i < n; i++) {                                                        \
         const uint16_t scaled = leaky_f32_to_##SFX(leaky_##SFX##_to_f32(g[i]) * a); \
@@ -160,8 +160,36 @@ static void bwd_##SFX(const uint16_t *g, const uint16_t *x, uint16_t *out, size_
     }                                                                           \
 }
 
-LEAKY_DEFINE_HALF(f16, LEAKY_F16_VECTOR)
-LEAKY_DEFINE_HALF(bf16, LEAKY_BF16_VECTOR)
+LEAKY_DEFINE_HALF(f16)
+LEAKY_DEFINE_HALF(bf16)
+
+/* PReLU's weight gradient over one row: the sum of x * g where x <= 0.
+ * Products are formed in double (exact for float32 and the 16-bit types) and
+ * summed in double over eight interleaved lanes, a fixed order that the
+ * compiler vectorises without reassociating anything. */
+#define LEAKY_F32_LOAD(v) (v)
+#define LEAKY_DEFINE_NEG_DOT(T, SFX, LOAD)                                      \
+static double neg_dot_##SFX(const T *x, const T *g, size_t n)                   \
+{                                                                               \
+    double lane[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};                  \
+    size_t i = 0;                                                               \
+    for (; i + 8 <= n; i += 8)                                                  \
+        for (int k = 0; k < 8; k++) {                                           \
+            const double xv = LOAD(x[i + k]), product = xv * LOAD(g[i + k]);    \
+            lane[k] += xv > 0 ? 0.0 : product;                                  \
+        }                                                                       \
+    for (int k = 0; i < n; i++, k++) {                                          \
+        const double xv = LOAD(x[i]), product = xv * LOAD(g[i]);                \
+        lane[k] += xv > 0 ? 0.0 : product;                                      \
+    }                                                                           \
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3]))                          \
+         + ((lane[4] + lane[5]) + (lane[6] + lane[7]));                         \
+}
+
+LEAKY_DEFINE_NEG_DOT(float, f32, LEAKY_F32_LOAD)
+LEAKY_DEFINE_NEG_DOT(double, f64, LEAKY_F32_LOAD)
+LEAKY_DEFINE_NEG_DOT(uint16_t, f16, leaky_f16_to_f32)
+LEAKY_DEFINE_NEG_DOT(uint16_t, bf16, leaky_bf16_to_f32)
 
 /* Memory-bandwidth bounds for the benchmark suite: the same head / streaming
  * body / tail structure with no arithmetic.  copy moves src to dst (one read
@@ -216,5 +244,5 @@ static void bound_copy2(const unsigned char *a, const unsigned char *b, unsigned
 
 const struct leaky_kernels LEAKY_TABLE = {
     fwd_f32, fwd_f64, bwd_f32, bwd_f64, fwd_f16, bwd_f16, fwd_bf16, bwd_bf16,
-    bound_copy, bound_copy2,
+    neg_dot_f32, neg_dot_f64, neg_dot_f16, neg_dot_bf16, bound_copy, bound_copy2,
 };

@@ -18,6 +18,11 @@
 #define STORE_f16(p, v) (*(uint16_t *)(p) = leaky_f32_to_f16(v))
 #define LOAD_bf16(p) leaky_bf16_to_f32(*(const uint16_t *)(p))
 #define STORE_bf16(p, v) (*(uint16_t *)(p) = leaky_f32_to_bf16(v))
+/* The stored form of a computed value. */
+#define STORE_VALUE_f32(v) (v)
+#define STORE_VALUE_f64(v) (v)
+#define STORE_VALUE_f16(v) leaky_f32_to_f16(v)
+#define STORE_VALUE_bf16(v) leaky_f32_to_bf16(v)
 
 /* Row functions: p[k] is operand k's row start, s[k] its stride in bytes. */
 typedef void (*leaky_row_fn)(char *const *p, const ptrdiff_t *s, size_t n, double a);
@@ -43,10 +48,11 @@ static void bwd_row_##SFX(char *const *p, const ptrdiff_t *s, size_t n, double s
         leaky_active->bwd_##SFX((const T *)p[0], (const T *)p[1], (T *)p[2], n, a, 0); \
         return;                                                                 \
     }                                                                           \
-    for (size_t i = 0; i < n; i++) {                                            \
-        const C grad = LOAD_##SFX(p[0] + (ptrdiff_t)i * s[0]), scaled = grad * a; \
-        STORE_##SFX(p[2] + (ptrdiff_t)i * s[2],                                 \
-                    LOAD_##SFX(p[1] + (ptrdiff_t)i * s[1]) > 0 ? grad : scaled); \
+    for (size_t i = 0; i < n; i++) {  /* the gradient passes through as stored */ \
+        const T *grad = (const T *)(p[0] + (ptrdiff_t)i * s[0]);               \
+        const C scaled = LOAD_##SFX(grad) * a;                                  \
+        *(T *)(p[2] + (ptrdiff_t)i * s[2]) =                                    \
+            LOAD_##SFX(p[1] + (ptrdiff_t)i * s[1]) > 0 ? *grad : STORE_VALUE_##SFX(scaled); \
     }                                                                           \
 }
 
@@ -137,8 +143,9 @@ static void prelu_fwd_##SFX(const char *x8, const char *w8, char *y8,           
         y += channels * inner;                                                  \
     }                                                                           \
 }                                                                               \
-/* grad_weight: products in double (exact for float32 and the 16-bit types),  \
- * summed in double with four interleaved accumulators, in a fixed order. */   \
+/* grad_input row by row with the contiguous kernels, and grad_weight from   \
+ * the active target's neg_dot (see kernels_template.h); channels-last rows   \
+ * (inner == 1) are single elements, done here. */                            \
 static void prelu_bwd_##SFX(const char *g8, const char *x8, const char *w8, char *gi8, \
                             double *gw, size_t outer, size_t channels, size_t inner) \
 {                                                                               \
@@ -147,24 +154,15 @@ static void prelu_bwd_##SFX(const char *g8, const char *x8, const char *w8, char
     for (size_t o = 0; o < outer; o++) {                                        \
         for (size_t c = 0; c < channels; c++) {                                 \
             const T *gr = g + c * inner, *xr = x + c * inner;                   \
-            const C wc = LOAD_##SFX(w + c);                                     \
-            double acc[4] = {0.0, 0.0, 0.0, 0.0};                               \
-            size_t i = 0;                                                       \
-            if (inner > 1)                                                      \
-                leaky_active->bwd_##SFX(gr, xr, gi + c * inner, inner, wc, 0);  \
-            for (; i + 4 <= inner; i += 4)                                      \
-                for (int k = 0; k < 4; k++) {                                   \
-                    const C xv = LOAD_##SFX(xr + i + k);                        \
-                    acc[k] += xv > 0 ? 0.0 : (double)xv * (double)LOAD_##SFX(gr + i + k); \
-                }                                                               \
-            for (; i < inner; i++) {                                            \
-                const C xv = LOAD_##SFX(xr + i), grad = LOAD_##SFX(gr + i);     \
-                const C scaled = grad * wc;                                     \
-                if (inner == 1)                                                 \
-                    STORE_##SFX(gi + c * inner + i, xv > 0 ? grad : scaled);    \
-                acc[0] += xv > 0 ? 0.0 : (double)xv * (double)grad;             \
+            if (inner == 1) {                                                   \
+                const C xv = LOAD_##SFX(xr), grad = LOAD_##SFX(gr);             \
+                const C scaled = grad * LOAD_##SFX(w + c);                      \
+                gi[c] = xv > 0 ? *gr : STORE_VALUE_##SFX(scaled);               \
+                gw[c] += xv > 0 ? 0.0 : (double)xv * (double)grad;              \
+            } else {                                                            \
+                leaky_active->bwd_##SFX(gr, xr, gi + c * inner, inner, LOAD_##SFX(w + c), 0); \
+                gw[c] += leaky_active->neg_dot_##SFX(xr, gr, inner);            \
             }                                                                   \
-            gw[c] += (acc[0] + acc[1]) + (acc[2] + acc[3]);                     \
         }                                                                       \
         g += channels * inner;                                                  \
         x += channels * inner;                                                  \

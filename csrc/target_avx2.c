@@ -28,11 +28,11 @@
 #define SELECT_GT0_f64(c, t, f) \
     _mm256_blendv_pd((f), (t), _mm256_cmp_pd((c), _mm256_setzero_pd(), _CMP_GT_OQ))
 #define STREAM_FENCE _mm_sfence
-#define LOAD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
-#define CVT_F16(v) _mm256_cvtps_ph((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-#define STORE_F16(p, v) STORE_H16((p), CVT_F16(v))
+/* float16: 8 lanes at a time through F16C. */
 #define LOAD_H16(p) _mm_loadu_si128((const __m128i *)(p))
 #define STORE_H16(p, h) _mm_storeu_si128((__m128i *)(p), (h))
+#define LOADV_f16(p) _mm256_cvtph_ps(LOAD_H16(p))
+#define CVTV_f16(v) _mm256_cvtps_ph((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 /* The 8 x 32-bit comparison mask, narrowed to 8 x 16 bits, picks 16-bit lanes. */
 static inline __m128i select16_gt0(__m256 c, __m128i t, __m128i f)
 {
