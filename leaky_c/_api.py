@@ -73,12 +73,15 @@ def _slope(negative_slope: Any) -> float:
             raise TypeError("negative_slope must be a real number, got an array of shape "
                             f"{value.shape}")
         value = value[()]
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, Decimal)):
+    # np.timedelta64 subclasses np.signedinteger (so numbers.Real), but it is
+    # a duration, not a number: NumPy ufuncs refuse to multiply floats by it.
+    if isinstance(value, (bool, np.bool_, np.timedelta64)) \
+            or not isinstance(value, (numbers.Real, Decimal)):
         raise TypeError(
             f"negative_slope must be a real number, got {type(negative_slope).__name__}")
     try:
         value = float(value)
-    except OverflowError:
+    except (OverflowError, ValueError):  # ValueError: Decimal("sNaN")
         raise ValueError(f"negative_slope must be finite, got {negative_slope!r}") from None
     if value - value != 0.0:
         raise ValueError(f"negative_slope must be finite, got {negative_slope!r}")
