@@ -23,7 +23,6 @@ Importing this module imports torch; ``import leaky_c`` alone does not.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Optional
 
 try:
@@ -44,8 +43,6 @@ __all__ = ["LeakyReLU", "PReLU", "leaky_relu", "prelu"]
 
 _SERVED_DTYPES = (torch.float32, torch.float64)
 _PLAIN_TENSOR_TYPES = (Tensor, nn.Parameter)
-_HAS_FROM_OUTPUT = "from_output" in inspect.signature(leaky_c.leaky_relu_backward).parameters
-_HAS_PRELU = hasattr(leaky_c, "prelu") and hasattr(leaky_c, "prelu_backward")
 
 # PyTorch 2.13's words (aten/src/ATen/native/Activation.cpp), so that code
 # matching on them behaves the same with either module.
@@ -85,9 +82,8 @@ def _leaky_relu_grad(grad_output: Tensor, saved: Tensor, negative_slope: float,
     mask is the same for slopes >= 0.
     """
     grad_input = torch.empty_like(saved)
-    extra = {"from_output": True} if from_output and _HAS_FROM_OUTPUT else {}
     leaky_c.leaky_relu_backward(_array(grad_output), _array(saved), negative_slope,
-                                out=_array(grad_input), **extra)
+                                out=_array(grad_input), from_output=from_output)
     return grad_input
 
 
@@ -242,7 +238,7 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
     if not isinstance(weight, Tensor):
         raise TypeError(f"weight must be a torch.Tensor, got {type(weight).__name__}")
     shape_ok = weight.dim() == 1 and input.dim() >= 2 and weight.numel() in (1, input.shape[1])
-    if not (_HAS_PRELU and shape_ok and _served(input, weight) and input.dtype == weight.dtype):
+    if not (shape_ok and _served(input, weight) and input.dtype == weight.dtype):
         return torch.nn.functional.prelu(input, weight)
     return _PReLU.apply(input, weight)
 

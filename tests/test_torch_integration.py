@@ -139,8 +139,7 @@ def test_inplace_returns_and_overwrites_its_input(kernel_calls):
     out.sum().backward()
     want.sum().backward()
     assert_same(base.grad, want_base.grad)
-    if lt._HAS_FROM_OUTPUT:
-        assert kernel_calls == ["leaky_relu", "leaky_relu_backward(from_output)"]
+    assert kernel_calls == ["leaky_relu", "leaky_relu_backward(from_output)"]
 
 
 def test_inplace_module_in_a_model_without_grad():
@@ -282,7 +281,6 @@ def test_prelu_matches_torch(num_parameters, dtype):
     torch.testing.assert_close(ours.weight.grad, theirs.weight.grad)
 
 
-@pytest.mark.skipif(not lt._HAS_PRELU, reason="this leaky_c has no prelu kernels yet")
 def test_prelu_runs_leaky_c_kernels(monkeypatch):
     calls = spy_on(monkeypatch, "prelu", "prelu_backward")
     x = torch.randn(2, 3, 4, dtype=torch.float64, requires_grad=True)
@@ -297,37 +295,3 @@ def test_prelu_channel_mismatch_raises_torchs_error():
     want_type, want_message = torch_error(lambda: torch.nn.functional.prelu(x, weight))
     got_type, got_message = torch_error(lambda: lt.prelu(x, weight))
     assert (got_type, got_message) == (want_type, want_message)
-
-
-def stand_in_prelu(x, weight, *, axis=1, out=None):
-    """leaky_c.prelu's documented contract, in NumPy, for testing the glue before it lands."""
-    w = np.asarray(weight)
-    w = w.reshape([-1 if d == axis else 1 for d in range(x.ndim)]) if w.ndim else w
-    result = np.where(x > 0, x, w * x)
-    if out is None:
-        return result
-    out[...] = result
-    return out
-
-
-def stand_in_prelu_backward(grad_output, x, weight, *, axis=1):
-    w = np.asarray(weight)
-    w_b = w.reshape([-1 if d == axis else 1 for d in range(x.ndim)]) if w.ndim else w
-    grad_input = np.where(x > 0, grad_output, w_b * grad_output)
-    per_element = np.where(x > 0, 0, grad_output * x)
-    others = tuple(d for d in range(x.ndim) if d != axis or not w.ndim)
-    return grad_input, per_element.sum(axis=others).astype(w.dtype).reshape(w.shape)
-
-
-@pytest.mark.parametrize("num_parameters", [1, 3])
-def test_prelu_glue_against_torch_with_a_stand_in_kernel(monkeypatch, num_parameters):
-    monkeypatch.setattr(leaky_c, "prelu", stand_in_prelu, raising=False)
-    monkeypatch.setattr(leaky_c, "prelu_backward", stand_in_prelu_backward, raising=False)
-    monkeypatch.setattr(lt, "_HAS_PRELU", True)
-    x = torch.randn(4, 3, 5, dtype=torch.float64).requires_grad_(True)
-    weight = torch.linspace(-0.5, 0.5, num_parameters, dtype=torch.float64).requires_grad_(True)
-    got = lt.prelu(x, weight)
-    assert type(got.grad_fn).__name__ == "_PReLUBackward"
-    assert torch.autograd.gradcheck(lt.prelu, (x, weight))
-    want = torch.nn.functional.prelu(x, weight)
-    assert_same(got, want)
