@@ -60,3 +60,25 @@ def expected_backward(grad, x, slope):
     grad, x = promoted(grad), promoted(x)
     result = _reference.leaky_relu_backward(grad, x, float(slope))
     return result[()] if x.ndim == 0 else result
+
+
+#: What the reliability tests exercised (hypothesis examples, bad inputs, threads
+#: and calls, the big-array run), printed at the end of the run so the numbers
+#: can be quoted.
+COUNTS: dict[str, object] = {}
+
+
+def count(name: str, n: int = 1) -> None:
+    COUNTS[name] = COUNTS.get(name, 0) + n
+
+
+def report(name: str, value: object) -> None:
+    COUNTS[name] = value
+
+
+def pytest_terminal_summary(terminalreporter):
+    if COUNTS:
+        terminalreporter.section("leaky_c counts")
+        for name, value in COUNTS.items():
+            terminalreporter.write_line(f"{name}: {value:,}" if isinstance(value, int)
+                                        else f"{name}: {value}")
