@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import leaky_c
-from leaky_c import _backend, _reference
+from leaky_c import _backend, _reference, _threads
 
 FORCED_NUMPY = os.environ.get("LEAKY_C_BACKEND", "").strip().lower() == "numpy"
 
@@ -40,6 +40,19 @@ def target(request):
         return
     with _backend.using_target(request.param):
         yield request.param
+
+
+@pytest.fixture
+def thresholds():
+    """set(grain, stream_threshold, threads): small thresholds so the thread and
+    streaming paths run on small arrays; everything is restored afterwards."""
+    def set_thresholds(grain: int, stream: int, threads: int) -> None:
+        _threads.configure(grain, stream)
+        leaky_c.set_num_threads(threads)
+    previous = (leaky_c.get_num_threads(), _threads.grain_bytes, _threads.stream_threshold_bytes)
+    yield set_thresholds
+    leaky_c.set_num_threads(previous[0])
+    _threads.configure(*previous[1:])
 
 
 def promoted(arr: np.ndarray) -> np.ndarray:

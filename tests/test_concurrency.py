@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 import leaky_c
-from leaky_c import _threads
 from arrays import FLOAT_DTYPES, assert_bits_equal, bits, values
 from conftest import count, expected_backward, expected_forward
 
@@ -31,14 +30,9 @@ CALLER_THREADS = 16
 
 
 @pytest.fixture
-def small_thresholds():
+def small_thresholds(thresholds):
     """A 16 KiB grain, 256 KiB streaming threshold and 4 pool threads."""
-    previous = (leaky_c.get_num_threads(), _threads.grain_bytes, _threads.stream_threshold_bytes)
-    _threads.configure(GRAIN, STREAM_THRESHOLD)
-    leaky_c.set_num_threads(4)
-    yield
-    leaky_c.set_num_threads(previous[0])
-    _threads.configure(*previous[1:])
+    thresholds(GRAIN, STREAM_THRESHOLD, 4)
 
 
 def _task_inputs() -> list:

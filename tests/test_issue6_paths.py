@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import leaky_c
-from arrays import BFLOAT16, assert_bits_equal, bits, layouts, values
+from arrays import BFLOAT16, assert_bits_equal, layouts, values
 from conftest import expected_backward, expected_forward
 
 HALF_DTYPES = [np.dtype(np.float16)] + ([BFLOAT16] if BFLOAT16 is not None else [])

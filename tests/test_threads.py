@@ -6,21 +6,8 @@ import numpy as np
 import pytest
 
 import leaky_c
-from leaky_c import _threads
 from arrays import FLOAT_DTYPES, assert_bits_equal, values
 from conftest import expected_backward, expected_forward
-
-
-@pytest.fixture
-def thresholds():
-    """Small grain and streaming thresholds so the paths run on small arrays."""
-    def set_thresholds(grain: int, stream: int, threads: int) -> None:
-        _threads.configure(grain, stream)
-        leaky_c.set_num_threads(threads)
-    previous = (leaky_c.get_num_threads(), _threads.grain_bytes, _threads.stream_threshold_bytes)
-    yield set_thresholds
-    leaky_c.set_num_threads(previous[0])
-    _threads.configure(*previous[1:])
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3, 7])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import leaky_c
-from arrays import FLOAT_DTYPES, SLOPES, assert_bits_equal, layouts, sizes
+from arrays import SLOPES, assert_bits_equal, layouts, sizes
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
 F = torch.nn.functional
