@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 from leaky_c._threads import available_cores
 
-from . import report, suite
+from . import extras, report, suite
 from .peers import CASES, DTYPES, FAMILIES
 from .progress import Progress
 
@@ -87,6 +87,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--slope", type=float, default=0.01, metavar="A",
                       help="negative_slope (default: 0.01)")
     what.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
+    what.add_argument("--no-extras", action="store_true",
+                      help="skip the comparisons beyond the sweep (benchmarks/extras.py): PReLU "
+                           "on a (64, 64, 56, 56) batch, the PyTorch module's forward + backward, "
+                           "and float16/bfloat16 against PyTorch and the NumPy reference")
     how = parser.add_argument_group("how long")
     how.add_argument("--min-time", type=float, default=0.1, metavar="SECONDS",
                      help="calls per timing are autoscaled so one timing lasts at least this "
@@ -141,8 +145,13 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
 
     def group(rows: list[dict[str, Any]]) -> None:
         print("\n" + "\n".join(report.group_lines(rows, skipped)), flush=True)
-    return suite.run(options, on_start=start, on_group=group,
-                     progress=Progress(0, enabled=not args.no_progress))
+    doc = suite.run(options, on_start=start, on_group=group,
+                    progress=Progress(0, enabled=not args.no_progress))
+    if not args.no_extras:
+        doc["extras"] = [extras.run(threads, options.min_time, options.repeat, options.seed)
+                         for threads in options.threads]
+        _print_extras(doc)
+    return doc
 
 
 def _load(path: str) -> dict[str, Any]:
@@ -151,7 +160,14 @@ def _load(path: str) -> dict[str, Any]:
     print("\n".join(report.header_lines(doc)))
     for rows in report.groups(doc["results"]).values():
         print("\n" + "\n".join(report.group_lines(rows, doc["unavailable"].values())))
+    _print_extras(doc)
     return doc
+
+
+def _print_extras(doc: dict[str, Any]) -> None:
+    for result in doc.get("extras", []):
+        print("\nBeyond the sweep (peer time / leaky_c time; above 1, leaky_c is faster)\n"
+              + extras.format_table(result), flush=True)
 
 
 def run_command(args: argparse.Namespace) -> int:

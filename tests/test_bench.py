@@ -19,7 +19,7 @@ import leaky_c
 from leaky_c.__main__ import main
 from leaky_c.benchmarks import peers
 
-TINY = ["--min-time", "0.0005", "--repeat", "2", "--no-progress"]
+TINY = ["--min-time", "0.0005", "--repeat", "2", "--no-progress", "--no-extras"]
 ROW_KEYS = {
     "dtype", "n", "case", "op", "mode", "threads", "impl", "family", "label", "role",
     "threads_used", "status", "verified", "verification", "note", "bytes_moved", "number",
@@ -132,6 +132,22 @@ def test_bad_options_name_the_option(args: list[str], option: str,
     assert option in capsys.readouterr().err
 
 
+def test_extras_are_verified_and_saved(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bench.json"
+    assert main(["bench", "--min-time", "0.0005", "--repeat", "1", "--no-progress", "--sizes",
+                 "100", "--threads", "1", "--cases", "forward-out", "--peers", "bounds",
+                 "--json", str(path)]) == 0
+    doc = json.loads(path.read_text())
+    (result,) = doc["extras"]
+    titles = {row["title"] for row in result["rows"]}
+    assert "float16 forward, n = 10^6" in titles
+    assert all(row["verified"] is True for row in result["rows"]), result["rows"]
+    assert all(row["leaky_c_us"] > 0 and row["peer_us"] > 0 for row in result["rows"])
+    torch_installed = any(row["peer"] == "F.prelu" for row in result["rows"])
+    assert torch_installed == (not any("PReLU" in note for note in result["notes"]))
+    assert "Beyond the sweep" in capsys.readouterr().out
+
+
 def test_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", "--help"])
@@ -139,5 +155,5 @@ def test_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None
     text = capsys.readouterr().out
     for option in ("--sizes", "--full", "--dtypes", "--threads", "--cases", "--peers", "--slope",
                    "--seed", "--min-time", "--repeat", "--json", "--plot", "--markdown",
-                   "--from-json", "--no-progress"):
+                   "--from-json", "--no-progress", "--no-extras"):
         assert option in text
