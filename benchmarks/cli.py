@@ -29,8 +29,9 @@ buffers), numexpr, numba @vectorize and PyTorch (F.leaky_relu, out=, in place,
 aten.leaky_relu_backward).  Bounds: np.copyto (memcpy, 1 thread) and the C
 copy with non-temporal stores at leaky_c's thread count.
 
-Default sizes: {', '.join(map(str, suite.DEFAULT_SIZES))} (about a minute per
-thread count); --full: {', '.join(map(str, suite.FULL_SIZES))}."""
+Default sizes: {', '.join(map(str, suite.DEFAULT_SIZES))} (3-4 minutes at 1 and 2
+threads on the 2-core development machine, 75 s with --min-time 0.03);
+--full: {', '.join(map(str, suite.FULL_SIZES))} (about 20 minutes)."""
 
 
 def parse_size(text: str) -> int:
