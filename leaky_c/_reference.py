@@ -85,14 +85,13 @@ def prelu_backward(grad_output: np.ndarray, x: np.ndarray, weight: np.ndarray,
     gc = grad_output.astype(ctype, copy=False)
     xc = x.astype(ctype, copy=False)
     w = _channel_view(weight.astype(ctype), x.ndim, axis)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):  # inf - inf in a sum is NaN: IEEE, not an error
         grad_input = np.where(xc > 0, gc, w * gc)
         contribution = np.where(xc > 0, 0.0, xc.astype(np.float64) * gc.astype(np.float64))
-    if weight.size == 1:
-        summed = contribution.sum()
-    else:
-        other = tuple(d for d in range(x.ndim) if d != axis)
-        summed = contribution.sum(axis=other)
+        if weight.size == 1:
+            summed = contribution.sum()
+        else:
+            summed = contribution.sum(axis=tuple(d for d in range(x.ndim) if d != axis))
     with np.errstate(over="ignore"):
         grad_weight = np.asarray(summed).astype(weight.dtype).reshape(weight.shape)
     return _store(grad_input, x.dtype, None), grad_weight
