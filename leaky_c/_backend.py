@@ -27,6 +27,7 @@ TARGET_FEATURES = {
     "avx2": ("AVX2", "F16C"),
     "avx512": ("AVX512F", "AVX512BW", "AVX512VL", "F16C"),
 }
+#: The names of enum leaky_feature in csrc/leaky_c_api.h, in order (a test checks).
 KNOWN_FEATURES = ("SSE2", "AVX2", "FMA", "F16C", "AVX512F", "AVX512BW", "AVX512VL",
                   "AVX512_BF16", "AVX512_FP16", "NEON")
 
@@ -90,7 +91,7 @@ def cpu_features() -> list[str]:
     if lib is None:
         return []
     return [ffi.string(lib.leaky_feature_name(i)).decode()
-            for i in range(len(KNOWN_FEATURES)) if lib.leaky_cpu_has(i)]
+            for i in range(lib.LEAKY_FEATURE_COUNT) if lib.leaky_cpu_has(i)]
 
 
 def active_target() -> str | None:

@@ -103,3 +103,10 @@ def test_show_config_names_targets_features_kernels_and_threads(capsys):
         assert heading in text
     if leaky_c.backend == "cffi":
         assert f"[{_backend.active_target()}]" in text
+
+
+@needs_c
+def test_feature_names_agree_with_the_c_enum():
+    names = [_backend.ffi.string(_backend.lib.leaky_feature_name(i)).decode()
+             for i in range(_backend.lib.LEAKY_FEATURE_COUNT)]
+    assert names == list(_backend.KNOWN_FEATURES)
