@@ -1,45 +1,92 @@
 /* Run-time dispatch: which compiled target serves the kernels.
  *
- * Python (leaky_c/_backend.py) picks the best target the CPU supports, minus
- * any the user disabled, and calls leaky_set_target once at import.  Each
- * public kernel is then one indirect call through the active table. */
+ * One table lists the targets, each with the instruction sets it was compiled
+ * for (LEAKY_ISA_* in kernels.h, the same string its target_*.c hands the
+ * compiler).  A target can run where the CPU has every feature in that string;
+ * Python reads the same answer through leaky_target_requires, so show_config()
+ * and LEAKY_C_DISABLE_CPU_FEATURES cannot disagree with what runs.  Python
+ * (leaky_c/_backend.py) picks the best runnable target at import. */
+#include <ctype.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "cpu.h"
 #include "kernels.h"
 #include "leaky_c_api.h"
 
 struct leaky_target {
     const char *name;
-    const struct leaky_kernels *kernels; /* NULL: not compiled on this platform */
-    int (*cpu_can_run)(void);
+    const char *isa; /* comma-separated features, "" for none */
+    const struct leaky_kernels *kernels;
 };
 
-static int always(void) { return 1; }
-
-#ifdef LEAKY_X86_TARGETS
-static int cpu_avx2(void)
-{
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
-}
-static int cpu_avx512(void)
-{
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-        && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")
-        && __builtin_cpu_supports("f16c");
-}
-#endif
-
 static const struct leaky_target targets[] = {
-    {"baseline", &leaky_kernels_baseline, always},
+    {"baseline", "", &leaky_kernels_baseline},
 #ifdef LEAKY_X86_TARGETS
-    {"avx2", &leaky_kernels_avx2, cpu_avx2},
-    {"avx512", &leaky_kernels_avx512, cpu_avx512},
+    {"avx2", LEAKY_ISA_avx2, &leaky_kernels_avx2},
+    {"avx512", LEAKY_ISA_avx512, &leaky_kernels_avx512},
 #endif
 };
 #define N_TARGETS ((int)(sizeof(targets) / sizeof(targets[0])))
 
-static int active_target = 0;
-const struct leaky_kernels *leaky_active = &leaky_kernels_baseline;
+static const char *const feature_names[LEAKY_FEATURE_COUNT] = {
+#define LEAKY_FEATURE_NAME(name) #name,
+    LEAKY_FEATURES(LEAKY_FEATURE_NAME)
+#undef LEAKY_FEATURE_NAME
+};
+
+int leaky_feature_count(void) { return LEAKY_FEATURE_COUNT; }
+
+const char *leaky_feature_name(int feature)
+{
+    return (feature >= 0 && feature < LEAKY_FEATURE_COUNT) ? feature_names[feature] : "";
+}
+
+/* Does the ISA word isa[0..len) name this feature ("avx512bf16" ~ "AVX512_BF16")? */
+static int names_feature(const char *isa, size_t len, const char *name)
+{
+    size_t i = 0;
+    for (; *name; name++) {
+        if (*name == '_')
+            continue;
+        if (i == len || tolower((unsigned char)isa[i]) != tolower((unsigned char)*name))
+            return 0;
+        i++;
+    }
+    return i == len;
+}
+
+int leaky_target_requires(int target, int feature)
+{
+    if (target < 0 || target >= N_TARGETS || feature < 0 || feature >= LEAKY_FEATURE_COUNT)
+        return 0;
+    for (const char *word = targets[target].isa; *word;) {
+        size_t len = 0;
+        while (word[len] && word[len] != ',')
+            len++;
+        if (names_feature(word, len, feature_names[feature]))
+            return 1;
+        word += word[len] ? len + 1 : len;
+    }
+    return 0;
+}
+
+/* Every word of the target's ISA string must be a known feature the CPU has:
+ * a word no feature matches makes the target unrunnable (and a test fails). */
+int leaky_target_supported(int target)
+{
+    if (target < 0 || target >= N_TARGETS)
+        return 0;
+    size_t words = 0, found = 0;
+    for (const char *p = targets[target].isa; *p; p++)
+        words += (p == targets[target].isa || p[-1] == ',');
+    for (int f = 0; f < LEAKY_FEATURE_COUNT; f++)
+        if (leaky_target_requires(target, f)) {
+            if (!leaky_cpu_has(f))
+                return 0;
+            found++;
+        }
+    return found == words;
+}
 
 int leaky_target_count(void) { return N_TARGETS; }
 
@@ -48,10 +95,8 @@ const char *leaky_target_name(int target)
     return (target >= 0 && target < N_TARGETS) ? targets[target].name : "";
 }
 
-int leaky_target_supported(int target)
-{
-    return target >= 0 && target < N_TARGETS && targets[target].cpu_can_run();
-}
+static int active_target = 0;
+const struct leaky_kernels *leaky_active = &leaky_kernels_baseline;
 
 int leaky_get_target(void) { return active_target; }
 
@@ -62,68 +107,6 @@ int leaky_set_target(int target)
     active_target = target;
     leaky_active = targets[target].kernels;
     return 0;
-}
-
-void leaky_fwd_f32(const float *x, float *y, size_t n, float a, int stream)
-{
-    leaky_active->fwd_f32(x, y, n, a, stream);
-}
-
-void leaky_fwd_f64(const double *x, double *y, size_t n, double a, int stream)
-{
-    leaky_active->fwd_f64(x, y, n, a, stream);
-}
-
-void leaky_bwd_f32(const float *g, const float *x, float *out, size_t n, float a, int stream)
-{
-    leaky_active->bwd_f32(g, x, out, n, a, stream);
-}
-
-void leaky_bwd_f64(const double *g, const double *x, double *out, size_t n, double a, int stream)
-{
-    leaky_active->bwd_f64(g, x, out, n, a, stream);
-}
-
-void leaky_fwd_f16(const uint16_t *x, uint16_t *y, size_t n, float a, int stream)
-{
-    leaky_active->fwd_f16(x, y, n, a, stream);
-}
-
-void leaky_bwd_f16(const uint16_t *g, const uint16_t *x, uint16_t *out, size_t n, float a, int stream)
-{
-    leaky_active->bwd_f16(g, x, out, n, a, stream);
-}
-
-void leaky_fwd_bf16(const uint16_t *x, uint16_t *y, size_t n, float a, int stream)
-{
-    leaky_active->fwd_bf16(x, y, n, a, stream);
-}
-
-void leaky_bwd_bf16(const uint16_t *g, const uint16_t *x, uint16_t *out, size_t n, float a, int stream)
-{
-    leaky_active->bwd_bf16(g, x, out, n, a, stream);
-}
-
-void leaky_bound_copy(const unsigned char *src, unsigned char *dst, size_t nbytes, int stream)
-{
-    leaky_active->copy(src, dst, nbytes, stream);
-}
-
-void leaky_bound_copy2(const unsigned char *a, const unsigned char *b, unsigned char *dst,
-                       size_t nbytes, int stream)
-{
-    leaky_active->copy2(a, b, dst, nbytes, stream);
-}
-
-/* CPU features, for show_config(). */
-static const char *const feature_names[LEAKY_FEATURE_COUNT] = {
-    "SSE2", "AVX2", "FMA", "F16C", "AVX512F", "AVX512BW", "AVX512VL",
-    "AVX512_BF16", "AVX512_FP16", "NEON",
-};
-
-const char *leaky_feature_name(int feature)
-{
-    return (feature >= 0 && feature < LEAKY_FEATURE_COUNT) ? feature_names[feature] : "";
 }
 
 int leaky_cpu_has(int feature)

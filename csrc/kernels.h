@@ -18,14 +18,27 @@ struct leaky_kernels {
     double (*neg_dot_f64)(const double *x, const double *g, size_t n);
     double (*neg_dot_f16)(const uint16_t *x, const uint16_t *g, size_t n);
     double (*neg_dot_bf16)(const uint16_t *x, const uint16_t *g, size_t n);
-    void (*copy)(const unsigned char *src, unsigned char *dst, size_t nbytes, int stream);
-    void (*copy2)(const unsigned char *a, const unsigned char *b, unsigned char *dst,
-                  size_t nbytes, int stream);
 };
 
 /* Targets are only compiled where the compiler can target them per function. */
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
 #define LEAKY_X86_TARGETS 1
+#endif
+
+/* Each x86 target's instruction sets, declared once: its target_*.c compiles
+ * the loops for them (LEAKY_TARGET_BEGIN), and dispatch.c runs the target only
+ * where the CPU has every one (names as in cpu.h, lower case, no underscores). */
+#define LEAKY_ISA_avx2 "avx2,f16c"
+#define LEAKY_ISA_avx512 "avx512f,avx512bw,avx512vl,f16c"
+
+#define LEAKY_PRAGMA(...) _Pragma(#__VA_ARGS__)
+#if defined(__clang__)
+#define LEAKY_TARGET_BEGIN(isa) \
+    LEAKY_PRAGMA(clang attribute push(__attribute__((target(isa))), apply_to = function))
+#define LEAKY_TARGET_END LEAKY_PRAGMA(clang attribute pop)
+#else
+#define LEAKY_TARGET_BEGIN(isa) LEAKY_PRAGMA(GCC target(isa))
+#define LEAKY_TARGET_END
 #endif
 
 /* The table of the target that serves calls now (dispatch.c). */

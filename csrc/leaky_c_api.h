@@ -3,52 +3,43 @@
  * so this file has none: no include guard, and it is included exactly once
  * per translation unit.
  *
- * Kernels take pointers, a count and the slope, and never fail.  Python
- * validates everything before calling them (leaky_c/_api.py).
- *   - Counts and strides are 64-bit (size_t / ptrdiff_t).
- *   - An output may be the same array as an input (in place).  Partial
- *     overlap is the caller's job: leaky_c/_api.py routes it via a temporary.
- *   - stream != 0 asks for non-temporal stores (for outputs larger than the
- *     last-level cache); targets without them ignore it.
+ * Python validates arguments before calling (leaky_c/_validate.py); the
+ * contiguous entry points also refuse, without writing anything, the few
+ * cases their caller may send them on purpose (leaky_c/_api.py's fast path):
+ *   - counts and strides are 64-bit (size_t / ptrdiff_t);
+ *   - an output may be the same array as an input (in place); a partial
+ *     overlap returns LEAKY_OVERLAP and the caller goes through a copy;
+ *   - large calls run on the native thread pool (threadpool.c), with the
+ *     GIL released by cffi for the whole call.
  */
 
-enum leaky_feature {
-    LEAKY_FEATURE_SSE2,
-    LEAKY_FEATURE_AVX2,
-    LEAKY_FEATURE_FMA,
-    LEAKY_FEATURE_F16C,
-    LEAKY_FEATURE_AVX512F,
-    LEAKY_FEATURE_AVX512BW,
-    LEAKY_FEATURE_AVX512VL,
-    LEAKY_FEATURE_AVX512_BF16,
-    LEAKY_FEATURE_AVX512_FP16,
-    LEAKY_FEATURE_NEON,
-    LEAKY_FEATURE_COUNT
-};
+enum leaky_status { LEAKY_OK, LEAKY_OVERLAP, LEAKY_BAD_SLOPE, LEAKY_UNALIGNED };
+/* LEAKY_FRESH_OUTPUT: the output was just allocated (its pages are not mapped
+ * yet), so streaming stores do not pay. */
+enum leaky_flags { LEAKY_FRESH_OUTPUT = 1 };
 
-/* Forward: y = x > 0 ? x : negative_slope * x. */
-void leaky_fwd_f32(const float *x, float *y, size_t n, float negative_slope, int stream);
-void leaky_fwd_f64(const double *x, double *y, size_t n, double negative_slope, int stream);
-
-/* Backward: grad_input = x > 0 ? grad_output : negative_slope * grad_output. */
-void leaky_bwd_f32(const float *grad_output, const float *x, float *grad_input,
-                   size_t n, float negative_slope, int stream);
-void leaky_bwd_f64(const double *grad_output, const double *x, double *grad_input,
-                   size_t n, double negative_slope, int stream);
-
-/* float16 and bfloat16 (as their bit patterns): computed in float32 with the
- * slope rounded to float32, then rounded once to nearest-even. */
-void leaky_fwd_f16(const uint16_t *x, uint16_t *y, size_t n, float negative_slope, int stream);
-void leaky_bwd_f16(const uint16_t *grad_output, const uint16_t *x, uint16_t *grad_input,
-                   size_t n, float negative_slope, int stream);
-void leaky_fwd_bf16(const uint16_t *x, uint16_t *y, size_t n, float negative_slope, int stream);
-void leaky_bwd_bf16(const uint16_t *grad_output, const uint16_t *x, uint16_t *grad_input,
-                    size_t n, float negative_slope, int stream);
+/* Forward: y = x > 0 ? x : negative_slope * x.  Backward: grad_input =
+ * x > 0 ? grad_output : negative_slope * grad_output.  float32 and the 16-bit
+ * floats use the slope rounded to float32; float16 and bfloat16 travel as
+ * their bit patterns, are computed in float32 and rounded once. */
+int leaky_fwd_f32(const float *x, float *y, size_t n, double negative_slope, int flags);
+int leaky_fwd_f64(const double *x, double *y, size_t n, double negative_slope, int flags);
+int leaky_fwd_f16(const uint16_t *x, uint16_t *y, size_t n, double negative_slope, int flags);
+int leaky_fwd_bf16(const uint16_t *x, uint16_t *y, size_t n, double negative_slope, int flags);
+int leaky_bwd_f32(const float *grad_output, const float *x, float *grad_input,
+                  size_t n, double negative_slope, int flags);
+int leaky_bwd_f64(const double *grad_output, const double *x, double *grad_input,
+                  size_t n, double negative_slope, int flags);
+int leaky_bwd_f16(const uint16_t *grad_output, const uint16_t *x, uint16_t *grad_input,
+                  size_t n, double negative_slope, int flags);
+int leaky_bwd_bf16(const uint16_t *grad_output, const uint16_t *x, uint16_t *grad_input,
+                   size_t n, double negative_slope, int flags);
 
 /* Any strides, no copies: ndim axes of the given shape, one stride per axis and
  * array, in bytes, of any sign.  dtype is an enum leaky_dtype.  Rows whose
- * strides are all one element run the contiguous kernels above; others a
- * strided loop.  The caller orders and merges the axes (leaky_c/_api.py). */
+ * strides are all one element run the contiguous kernels; others a strided
+ * loop.  The caller orders and merges the axes, and sends outputs that
+ * overlap themselves or an input through a temporary (leaky_c/_layout.py). */
 enum leaky_dtype { LEAKY_F32, LEAKY_F64, LEAKY_F16, LEAKY_BF16 };
 void leaky_fwd_strided(int dtype, int ndim, const size_t *shape,
                        const char *x, const ptrdiff_t *x_strides,
@@ -60,27 +51,38 @@ void leaky_bwd_strided(int dtype, int ndim, const size_t *shape,
                        double negative_slope);
 
 /* PReLU on C-contiguous arrays viewed as (outer, channels, inner): channel c
- * uses weight[c] as its slope.  The backward writes grad_input and adds, per
- * channel, the sum of grad_output * x over x <= 0 into grad_weight (double). */
+ * uses weight[c] as its slope.  The backward writes grad_input and, per
+ * channel, the sum of grad_output * x over x <= 0 into grad_weight (double),
+ * using `partials`, leaky_prelu_blocks(...) * channels doubles of scratch. */
 void leaky_prelu_fwd(int dtype, const char *x, const char *weight, char *y,
                      size_t outer, size_t channels, size_t inner);
+size_t leaky_prelu_blocks(size_t outer, size_t channels, size_t inner);
 void leaky_prelu_bwd(int dtype, const char *grad_output, const char *x, const char *weight,
-                     char *grad_input, double *grad_weight,
+                     char *grad_input, double *partials, double *grad_weight,
                      size_t outer, size_t channels, size_t inner);
 
-/* Memory-bandwidth bounds, for the benchmark suite: copy nbytes from src to
- * dst, and write a | b (two input streams), the way the kernels move memory. */
-void leaky_bound_copy(const unsigned char *src, unsigned char *dst, size_t nbytes, int stream);
-void leaky_bound_copy2(const unsigned char *a, const unsigned char *b, unsigned char *dst,
-                       size_t nbytes, int stream);
+/* The thread pool and the store policy: threads for large calls, the bytes of
+ * output each thread must get (the grain), and the output size from which
+ * warm outputs get non-temporal stores. */
+void leaky_set_num_threads(int n);
+int leaky_get_num_threads(void);
+void leaky_set_grain_bytes(size_t bytes);
+size_t leaky_get_grain_bytes(void);
+void leaky_set_stream_threshold(size_t bytes);
+size_t leaky_get_stream_threshold(void);
+int leaky_pool_workers(void);
 
-/* CPU targets: the same loops compiled for several instruction sets. */
+/* CPU targets: the same loops compiled for several instruction sets.  A target
+ * requires some CPU features (leaky_target_requires) and can run where the CPU
+ * has them all. */
 int leaky_target_count(void);
 const char *leaky_target_name(int target);
+int leaky_target_requires(int target, int feature);
 int leaky_target_supported(int target);
 int leaky_get_target(void);
 int leaky_set_target(int target);
 
-/* CPU features found at run time (enum leaky_feature), and their names. */
-int leaky_cpu_has(int feature);
+/* CPU features (csrc/cpu.h): their names, and which this CPU has. */
+int leaky_feature_count(void);
 const char *leaky_feature_name(int feature);
+int leaky_cpu_has(int feature);

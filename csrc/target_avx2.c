@@ -2,11 +2,7 @@
 #include "kernels.h"
 
 #ifdef LEAKY_X86_TARGETS
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,f16c"))), apply_to = function)
-#else
-#pragma GCC target("avx2,f16c")
-#endif
+LEAKY_TARGET_BEGIN(LEAKY_ISA_avx2)
 #include <immintrin.h>
 
 #define LEAKY_HAS_STREAM 1
@@ -15,7 +11,6 @@
 #define LOAD_f32 _mm256_loadu_ps
 #define SET1_f32 _mm256_set1_ps
 #define MUL_f32 _mm256_mul_ps
-#define OR_f32 _mm256_or_ps
 #define STREAM_f32 _mm256_stream_ps
 #define SELECT_GT0_f32(c, t, f) \
     _mm256_blendv_ps((f), (t), _mm256_cmp_ps((c), _mm256_setzero_ps(), _CMP_GT_OQ))
@@ -45,7 +40,5 @@ static inline __m128i select16_gt0(__m256 c, __m128i t, __m128i f)
 #define LEAKY_TABLE leaky_kernels_avx2
 #include "kernels_template.h"
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#endif
+LEAKY_TARGET_END
 #endif

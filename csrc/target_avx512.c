@@ -2,11 +2,7 @@
 #include "kernels.h"
 
 #ifdef LEAKY_X86_TARGETS
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c"))), apply_to = function)
-#else
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,f16c")
-#endif
+LEAKY_TARGET_BEGIN(LEAKY_ISA_avx512)
 #include <immintrin.h>
 
 #define LEAKY_HAS_STREAM 1
@@ -15,7 +11,6 @@
 #define LOAD_f32 _mm512_loadu_ps
 #define SET1_f32 _mm512_set1_ps
 #define MUL_f32 _mm512_mul_ps
-#define OR_f32 _mm512_or_ps
 #define STREAM_f32 _mm512_stream_ps
 #define SELECT_GT0_f32(c, t, f) \
     _mm512_mask_blend_ps(_mm512_cmp_ps_mask((c), _mm512_setzero_ps(), _CMP_GT_OQ), (f), (t))
@@ -55,7 +50,5 @@ static inline __m256i cvtv_bf16(__m512 v)
 #define LEAKY_TABLE leaky_kernels_avx512
 #include "kernels_template.h"
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#endif
+LEAKY_TARGET_END
 #endif

@@ -10,7 +10,6 @@
 #define LOAD_f32 _mm_loadu_ps
 #define SET1_f32 _mm_set1_ps
 #define MUL_f32 _mm_mul_ps
-#define OR_f32 _mm_or_ps
 #define STREAM_f32 _mm_stream_ps
 #define V_f64 __m128d
 #define LANES_f64 2

@@ -5,9 +5,10 @@
 array([-0.2,  0. ,  3. ])
 """
 
-from ._api import leaky_relu, leaky_relu_backward, prelu, prelu_backward
+from ._api import leaky_relu, leaky_relu_backward
 from ._backend import backend
 from ._config import show_config
+from ._prelu import prelu, prelu_backward
 from ._threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"

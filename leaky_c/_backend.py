@@ -21,17 +21,6 @@ from typing import Any, Iterator
 
 BACKENDS = ("auto", "cffi", "numpy")
 
-#: The CPU features each compiled target needs; disabling any one drops it.
-TARGET_FEATURES = {
-    "baseline": (),
-    "avx2": ("AVX2", "F16C"),
-    "avx512": ("AVX512F", "AVX512BW", "AVX512VL", "F16C"),
-}
-#: The names of enum leaky_feature in csrc/leaky_c_api.h, in order (a test checks).
-KNOWN_FEATURES = ("SSE2", "AVX2", "FMA", "F16C", "AVX512F", "AVX512BW", "AVX512VL",
-                  "AVX512_BF16", "AVX512_FP16", "NEON")
-
-
 def _load() -> tuple[str, Any, Any]:
     choice = os.environ.get("LEAKY_C_BACKEND", "auto").strip().lower() or "auto"
     if choice not in BACKENDS:
@@ -59,6 +48,8 @@ def disabled_features() -> frozenset[str]:
     """The features named in LEAKY_C_DISABLE_CPU_FEATURES (ImportError on unknown ones)."""
     raw = os.environ.get("LEAKY_C_DISABLE_CPU_FEATURES", "")
     names = {name.upper() for name in re.split(r"[,\s]+", raw) if name}
+    if lib is None:  # no C, no features: nothing to disable
+        return frozenset(names)
     unknown = sorted(names.difference(KNOWN_FEATURES))
     if unknown:
         raise ImportError(
@@ -70,11 +61,26 @@ def disabled_features() -> frozenset[str]:
 backend, ffi, lib = _load()
 
 
+def _c_string(pointer: Any) -> str:
+    return ffi.string(pointer).decode()
+
+
+#: The CPU features the C knows (csrc/cpu.h), in enum order.
+KNOWN_FEATURES: tuple[str, ...] = () if lib is None else tuple(
+    _c_string(lib.leaky_feature_name(i)) for i in range(lib.leaky_feature_count()))
+#: Each compiled target's required CPU features, read from the C's one table
+#: (csrc/dispatch.c); disabling any one drops the target.
+TARGET_FEATURES: dict[str, tuple[str, ...]] = {} if lib is None else {
+    _c_string(lib.leaky_target_name(t)): tuple(
+        name for f, name in enumerate(KNOWN_FEATURES) if lib.leaky_target_requires(t, f))
+    for t in range(lib.leaky_target_count())}
+
+
 def compiled_targets() -> list[str]:
     """Names of the CPU targets compiled into the C module, portable first."""
     if lib is None:
         return []
-    return [ffi.string(lib.leaky_target_name(i)).decode() for i in range(lib.leaky_target_count())]
+    return list(TARGET_FEATURES)
 
 
 def runnable_targets() -> list[str]:
@@ -83,15 +89,14 @@ def runnable_targets() -> list[str]:
         return []
     off = disabled_features()
     return [name for i, name in enumerate(compiled_targets())
-            if lib.leaky_target_supported(i) and off.isdisjoint(TARGET_FEATURES.get(name, ()))]
+            if lib.leaky_target_supported(i) and off.isdisjoint(TARGET_FEATURES[name])]
 
 
 def cpu_features() -> list[str]:
     """CPU features the C module detected on this machine."""
     if lib is None:
         return []
-    return [ffi.string(lib.leaky_feature_name(i)).decode()
-            for i in range(lib.LEAKY_FEATURE_COUNT) if lib.leaky_cpu_has(i)]
+    return [name for i, name in enumerate(KNOWN_FEATURES) if lib.leaky_cpu_has(i)]
 
 
 def active_target() -> str | None:

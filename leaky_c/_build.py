@@ -12,7 +12,8 @@ from cffi import FFI
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CSRC = os.path.join(ROOT, "csrc")
-SOURCES = ["dispatch.c", "strided.c", "target_baseline.c", "target_avx2.c", "target_avx512.c"]
+SOURCES = ["dispatch.c", "elementwise.c", "strided.c", "prelu.c", "threadpool.c",
+           "target_baseline.c", "target_avx2.c", "target_avx512.c"]
 
 
 def _compile_args():
@@ -25,8 +26,9 @@ def _compile_args():
     # loops stay scalar below AVX-512.  It changes no value (NaN, -0.0 and inf
     # are exactly as before; Python never unmasks FP traps) and is Clang's
     # default anyway.  Never -ffast-math, which does change values.
+    # -std=c11: the thread pool uses <stdatomic.h>.
     # LEAKY_C_CFLAGS adds flags, e.g. for the sanitizer build.
-    return ["-O3", "-std=c99", "-fno-trapping-math"] + os.environ.get("LEAKY_C_CFLAGS", "").split()
+    return ["-O3", "-std=c11", "-pthread", "-fno-trapping-math"] + os.environ.get("LEAKY_C_CFLAGS", "").split()
 
 
 with open(os.path.join(CSRC, "leaky_c_api.h")) as header:
@@ -40,7 +42,8 @@ ffibuilder.set_source(
     sources=[os.path.relpath(os.path.join(CSRC, s), ROOT) for s in SOURCES],
     include_dirs=[CSRC],
     extra_compile_args=_compile_args(),
-    extra_link_args=os.environ.get("LEAKY_C_LDFLAGS", "").split(),
+    extra_link_args=([] if sys.platform == "win32" else ["-pthread"])
+    + os.environ.get("LEAKY_C_LDFLAGS", "").split(),
 )
 
 if __name__ == "__main__":

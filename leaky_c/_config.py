@@ -12,7 +12,8 @@ from . import _backend, _threads
 
 def config() -> dict[str, Any]:
     """The configuration show_config() prints, as a dict."""
-    from ._api import BFLOAT16, _KERNELS
+    from ._kernels import KERNELS
+    from ._validate import BFLOAT16
 
     target = _backend.active_target()
     kernels = {}
@@ -20,9 +21,8 @@ def config() -> dict[str, Any]:
                         ("float32", np.dtype(np.float32)), ("float64", np.dtype(np.float64))):
         if dtype is None:
             kernels[name] = "unavailable (pip install ml_dtypes)"
-        elif dtype in _KERNELS:
-            suffix = {"float16": "f16", "bfloat16": "bf16", "float32": "f32", "float64": "f64"}[name]
-            kernels[name] = f"C leaky_{{fwd,bwd}}_{suffix} [{target}]"
+        elif dtype in KERNELS:
+            kernels[name] = f"C leaky_{{fwd,bwd}}_{KERNELS[dtype].suffix} [{target}]"
         else:
             kernels[name] = "NumPy reference"
     kernels["int/bool"] = "promoted to float64"
@@ -35,8 +35,8 @@ def config() -> dict[str, Any]:
         "disabled_features": sorted(_backend.disabled_features()),
         "kernels": kernels,
         "num_threads": _threads.get_num_threads(),
-        "grain_bytes": _threads.grain_bytes,
-        "stream_threshold_bytes": _threads.stream_threshold_bytes,
+        "grain_bytes": _threads.grain_bytes(),
+        "stream_threshold_bytes": _threads.stream_threshold_bytes(),
         "numpy": np.__version__,
     }
 
@@ -58,7 +58,7 @@ def show_config(file: TextIO | None = None) -> None:
         f"threads:                {cfg['num_threads']}  (LEAKY_C_NUM_THREADS, set_num_threads)",
         f"grain:                  {cfg['grain_bytes']} bytes of output per thread"
         "  (LEAKY_C_GRAIN_BYTES)",
-        f"streaming stores from:  {cfg['stream_threshold_bytes']} bytes of output"
-        "  (LEAKY_C_STREAM_THRESHOLD)",
+        f"streaming stores from:  {cfg['stream_threshold_bytes']} bytes of output, into"
+        " existing arrays  (LEAKY_C_STREAM_THRESHOLD)",
     ]
     print("\n".join(lines), file=file)

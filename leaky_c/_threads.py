@@ -1,34 +1,32 @@
-"""Threads and memory thresholds for the C kernels.
+"""Thread count, grain and store policy: the Python face of csrc/threadpool.c.
 
-Why a Python thread pool rather than OpenMP or a C pthread pool: cffi releases
-the GIL for every call into the C module, so plain Python threads run the
-kernels truly in parallel.  That keeps the C free of any threading runtime (no
-second OpenMP runtime beside PyTorch's, no libgomp, whose worker threads do not
-survive fork), makes fork safety one ``os.register_at_fork`` hook, and costs a
-few microseconds per parallel call, which only calls above the grain pay.
+The pool itself is native (csrc/threadpool.c): persistent workers, started at
+the first parallel call, the caller taking a share, idle workers sleeping after
+a short spin, one caller at a time (a call that finds the pool busy runs on its
+own thread), a fresh pool in a forked child.  Here: the settings, read once
+from the environment at import, and the threadpoolctl controller.
 
-Oversubscription: only one call at a time uses the pool.  A call that finds it
-busy (another Python thread is running a parallel kernel) runs on its own
-thread, so N caller threads never start more than N + threads - 1 workers.
+``LEAKY_C_NUM_THREADS``
+    Threads for large calls (default: the cores this process may run on).
+``LEAKY_C_GRAIN_BYTES``
+    Bytes of output each thread must get before a call is split (default
+    DEFAULT_GRAIN_BYTES, measured in benchmarks/RESULTS.md).
+``LEAKY_C_STREAM_THRESHOLD``
+    Outputs of at least this many bytes that already exist get non-temporal
+    stores (default: the last-level cache size).
 """
 
 from __future__ import annotations
 
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
-#: Bytes of output each thread must get before a call is split.  Measured on the
-#: 2-core development machine (float32 into out=, best of 5, 1 vs 2 threads):
-#: below 32 MiB of output two threads were slower (4 MiB: 111 vs 198 us;
-#: 16 MiB: 0.94 vs 1.13 ms; the pool hand-off and moving cache lines between
-#: cores cost more than the second core saves while the data is in cache), even
-#: at 32 MiB (1.77 vs 1.74 ms), and faster beyond the cache (1 GiB: 65 vs 44 ms).
-#: LEAKY_C_GRAIN_BYTES overrides it.
-DEFAULT_GRAIN_BYTES = 1 << 24
-#: Thread chunks start on 64-byte boundaries (a cache line, one AVX-512 vector).
-CHUNK_ALIGN_BYTES = 64
+from ._backend import lib
+from ._validate import integer
+
+#: From this many bytes of output per thread, a second thread pays: measured
+#: with `python tools/grain.py` (benchmarks/RESULTS.md, "Grain").
+DEFAULT_GRAIN_BYTES = 1 << 16
 
 
 def _env_int(name: str, default: int, minimum: int) -> int:
@@ -74,95 +72,88 @@ def last_level_cache_bytes() -> int:
     return max(sizes, default=32 << 20)
 
 
-_num_threads = _env_int("LEAKY_C_NUM_THREADS", available_cores(), 1)
-#: Outputs of at least this many bytes are written with non-temporal stores.
-stream_threshold_bytes = _env_int("LEAKY_C_STREAM_THRESHOLD", last_level_cache_bytes(), 0)
-grain_bytes = _env_int("LEAKY_C_GRAIN_BYTES", DEFAULT_GRAIN_BYTES, 1)
-
-#: Outputs below this many bytes need neither threads nor streaming stores, so
-#: the API calls the kernel directly, skipping run(): derived, see _derive().
-serial_bytes = 0
-
-_pool: ThreadPoolExecutor | None = None
-_pool_busy = threading.Lock()
-
-
-def _derive() -> None:
-    global serial_bytes
-    threaded_from = 2 * grain_bytes if _num_threads > 1 else stream_threshold_bytes
-    serial_bytes = min(threaded_from, stream_threshold_bytes)
-
-
-def configure(grain: int | None = None, stream_threshold: int | None = None) -> None:
-    """Set the grain and the streaming-store threshold, in bytes of output (for tests)."""
-    global grain_bytes, stream_threshold_bytes
-    if grain is not None:
-        grain_bytes = grain
-    if stream_threshold is not None:
-        stream_threshold_bytes = stream_threshold
-    _derive()
-
-
-_derive()
+class _Settings:
+    """The settings where there is no C (the NumPy backend keeps them for show_config)."""
+    num_threads = 1
+    grain = DEFAULT_GRAIN_BYTES
+    stream_threshold = 0
 
 
 def get_num_threads() -> int:
     """The number of threads a large call uses (LEAKY_C_NUM_THREADS, else the cores)."""
-    return _num_threads
+    return lib.leaky_get_num_threads() if lib is not None else _Settings.num_threads
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads (>= 1) for large calls from now on."""
-    global _num_threads, _pool
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"n must be an int, got {type(n).__name__}")
+    """Use ``n`` threads (an integer >= 1) for large calls from now on.
+
+    Safe while other threads compute: calls already running keep their
+    threads, later ones use n.  Workers beyond n - 1 are stopped."""
+    n = integer(n, "n")
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
-    with _pool_busy:
-        if _pool is not None:
-            _pool.shutdown(wait=True)
-            _pool = None
-        _num_threads = n
-        _derive()
+    if lib is not None:
+        lib.leaky_set_num_threads(n)
+    _Settings.num_threads = n
 
 
-def _after_fork_in_child() -> None:
-    # The pool's threads do not exist in a forked child; start afresh lazily.
-    global _pool, _pool_busy
-    _pool = None
-    _pool_busy = threading.Lock()
+def grain_bytes() -> int:
+    return lib.leaky_get_grain_bytes() if lib is not None else _Settings.grain
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+def stream_threshold_bytes() -> int:
+    return lib.leaky_get_stream_threshold() if lib is not None else _Settings.stream_threshold
 
 
-def run(kernel: Callable[..., None], n: int, itemsize: int, arrays: tuple[Any, ...],
-        *args: Any) -> None:
-    """Run ``kernel(*arrays, n, *args, stream)`` over n elements, threaded if large.
+def configure(grain: int | None = None, stream_threshold: int | None = None) -> None:
+    """Set the grain and the streaming-store threshold, in bytes of output."""
+    if grain is not None:
+        _Settings.grain = grain
+        if lib is not None:
+            lib.leaky_set_grain_bytes(grain)
+    if stream_threshold is not None:
+        _Settings.stream_threshold = stream_threshold
+        if lib is not None:
+            lib.leaky_set_stream_threshold(stream_threshold)
 
-    ``arrays`` are typed cffi arrays of n elements each; chunks are offsets
-    into them.  The caller keeps them (and so the buffers) alive.  ``stream``
-    asks for non-temporal stores when the whole output exceeds the threshold.
-    """
-    nbytes = n * itemsize
-    stream = int(nbytes >= stream_threshold_bytes)
-    threads = min(_num_threads, nbytes // grain_bytes)
-    if threads < 2 or not _pool_busy.acquire(blocking=False):
-        kernel(*arrays, n, *args, stream)
-        return
-    global _pool
+
+def pool_workers() -> int:
+    """Worker threads the native pool has started (0 on the NumPy backend)."""
+    return lib.leaky_pool_workers() if lib is not None else 0
+
+
+set_num_threads(_env_int("LEAKY_C_NUM_THREADS", available_cores(), 1))
+configure(_env_int("LEAKY_C_GRAIN_BYTES", DEFAULT_GRAIN_BYTES, 1),
+          _env_int("LEAKY_C_STREAM_THRESHOLD", last_level_cache_bytes(), 0))
+
+
+def _register_threadpoolctl() -> Any:
+    """Let threadpoolctl's threadpool_limits() limit leaky_c as it limits BLAS."""
     try:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=_num_threads - 1,
-                                       thread_name_prefix="leaky_c")
-        align = CHUNK_ALIGN_BYTES // itemsize
-        step = -(-n // threads // align) * align
-        bounds = [(start, min(step, n - start)) for start in range(0, n, step)]
-        futures = [_pool.submit(kernel, *(a + start for a in arrays), count, *args, stream)
-                   for start, count in bounds[1:]]
-        kernel(*arrays, bounds[0][1], *args, stream)
-        for future in futures:
-            future.result()
-    finally:
-        _pool_busy.release()
+        import threadpoolctl
+    except ImportError:
+        return None
+    if not hasattr(threadpoolctl, "register"):  # before 3.5
+        return None
+
+    class LeakyCController(threadpoolctl.LibController):
+        user_api = "leaky_c"
+        internal_api = "leaky_c"
+        filename_prefixes = ("_leaky_c",)
+        check_symbols = ("leaky_get_num_threads", "leaky_set_num_threads")
+
+        def get_num_threads(self) -> int:
+            return get_num_threads()
+
+        def set_num_threads(self, num_threads: int) -> None:
+            set_num_threads(num_threads)
+
+        def get_version(self) -> str:
+            from . import __version__
+            return __version__
+
+    threadpoolctl.register(LeakyCController)
+    return LeakyCController
+
+
+THREADPOOLCTL_CONTROLLER = _register_threadpoolctl() if lib is not None else None

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from torch.autograd.graph import increment_version
 
 import leaky_c
-from leaky_c._api import _slope as _check_slope
+from leaky_c._validate import negative_slope as _check_slope
 
 __all__ = ["LeakyReLU", "PReLU", "leaky_relu", "prelu"]
 

@@ -49,7 +49,7 @@ def thresholds():
     def set_thresholds(grain: int, stream: int, threads: int) -> None:
         _threads.configure(grain, stream)
         leaky_c.set_num_threads(threads)
-    previous = (leaky_c.get_num_threads(), _threads.grain_bytes, _threads.stream_threshold_bytes)
+    previous = (leaky_c.get_num_threads(), _threads.grain_bytes(), _threads.stream_threshold_bytes())
     yield set_thresholds
     leaky_c.set_num_threads(previous[0])
     _threads.configure(*previous[1:])

@@ -33,7 +33,7 @@ def test_every_16_bit_pattern_on_every_target(target, dtype):
 
 def test_bfloat16_needs_ml_dtypes_only_for_bfloat16():
     # float16 never depends on ml_dtypes; the generator and API agree on bfloat16.
-    assert (BFLOAT16 is None) == (leaky_c._api.BFLOAT16 is None)
+    assert (BFLOAT16 is None) == (leaky_c._validate.BFLOAT16 is None)
 
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
