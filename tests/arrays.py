@@ -22,6 +22,7 @@ except ImportError:  # optional: without it bfloat16 is simply not generated
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16)) + (
     (BFLOAT16,) if BFLOAT16 is not None else ())
+HALF_DTYPES = (np.dtype(np.float16),) + ((BFLOAT16,) if BFLOAT16 is not None else ())
 OTHER_DTYPES = (np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.uint8), np.dtype(np.bool_))
 DTYPES = FLOAT_DTYPES + OTHER_DTYPES
 #: Around vector widths (4/8/16 lanes) and their tails, and one large odd size.
@@ -112,6 +113,11 @@ def sizes(dtype: np.dtype, sizes: Sequence[int] = SIZES, seed: int = 0) -> Itera
     for n in sizes:
         arr = values(dtype, n, seed + n)
         yield Case(describe(arr, "C"), arr)
+
+
+def every_bit_pattern(dtype: np.dtype) -> np.ndarray:
+    """All 65,536 values of a 16-bit float: every rounding case, subnormal, inf and NaN payload."""
+    return np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(dtype)
 
 
 def arrays(dtypes: Sequence[np.dtype] = DTYPES, seed: int = 0) -> Iterator[Case]:

@@ -201,3 +201,23 @@ def test_special_values_cover_the_ieee_cases():
             assert ((s != 0) & (np.abs(s) < finfo(dtype).smallest_normal)).any()
         assert (s == finfo(dtype).max).any()
         assert promoted(s).dtype == dtype
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.01, 0.5, 1.0, 2.5])
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+def test_backward_from_output_equals_the_backward_from_the_input(dtype, slope):
+    x, g = values(dtype, 4099, 3), values(dtype, 4099, 4)
+    y = leaky_c.leaky_relu(x, slope)
+    got = leaky_c.leaky_relu_backward(g, y, slope, from_output=True)
+    assert_bits_equal(got, expected_backward(g, x, slope), f"{dtype} slope={slope}")
+    inplace = y.copy()
+    leaky_c.leaky_relu_backward(g, inplace, slope, from_output=True, out=inplace)
+    assert_bits_equal(inplace, got, "from_output in place over the output")
+
+
+def test_backward_from_output_rejects_negative_slopes():
+    y = values(np.float32, 10)
+    with pytest.raises(ValueError, match="from_output=True needs negative_slope >= 0"):
+        leaky_c.leaky_relu_backward(y, y, -0.1, from_output=True)
+    with pytest.raises(TypeError, match="from_output must be a bool"):
+        leaky_c.leaky_relu_backward(y, y, 0.1, from_output="yes")
