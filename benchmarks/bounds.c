@@ -12,9 +12,10 @@
  * The threaded entry points split the bytes into one contiguous range per
  * thread, on 64-byte boundaries of the output, and run them on pthreads the
  * call starts (the calling thread takes the first range).  Starting a thread
- * costs microseconds, so ranges are never smaller than MIN_BYTES_PER_THREAD:
- * below that the copy runs on the calling thread, as a good copy would.  The
- * caller (cffi) has released the GIL. */
+ * costs tens of microseconds, more on a loaded machine where another runtime's
+ * workers (PyTorch's OpenMP, numexpr) still spin on the other cores, so ranges
+ * are never smaller than MIN_BYTES_PER_THREAD: below that the copy runs on the
+ * calling thread, as a good copy would.  The caller (cffi) has released the GIL. */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -30,7 +31,7 @@
 #define BOUNDS_PTHREADS 1
 #endif
 
-#define MIN_BYTES_PER_THREAD ((size_t)1 << 20)
+#define MIN_BYTES_PER_THREAD ((size_t)4 << 20)
 
 static void or_loop(const unsigned char *a, const unsigned char *b, unsigned char *dst, size_t n)
 {
