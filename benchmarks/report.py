@@ -415,7 +415,7 @@ def plot(doc: dict[str, Any], path: str) -> None:
     grid_cols = [case for case in CASES if any(key[2] == case for key in panels)]
     scaling = groups(doc["results"], "scaling")
     extra_row = 1 if scaling else 0
-    ncols = max(len(grid_cols), 2 if scaling else 1)
+    ncols = max(len(grid_cols), min(len({key[3] for key in scaling}), 4))
     fig, axes = plt.subplots(len(grid_rows) + extra_row, ncols, squeeze=False,
                              figsize=(4.2 * ncols, 3.2 * (len(grid_rows) + extra_row)))
     handles: dict[str, Any] = {}
@@ -439,7 +439,7 @@ def plot(doc: dict[str, Any], path: str) -> None:
             ax.set_ylabel("GB/s (higher is better)", fontsize=8)
             ax.set_xlabel("elements", fontsize=8)
     if scaling:
-        _plot_scaling(axes[-1], scaling, ncols)
+        _plot_scaling(axes[-1], scaling, ncols, handles)
     fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(len(handles), 5),
                fontsize=8, frameon=False)
     fig.suptitle("leaky_c against its peers and the copy bound: bytes moved / time", fontsize=10)
@@ -449,34 +449,28 @@ def plot(doc: dict[str, Any], path: str) -> None:
     plt.close(fig)
 
 
-def _plot_scaling(axes: Any, scaling: dict[tuple, list[dict[str, Any]]], ncols: int) -> None:
-    """Time against threads per size (left), and the speed-up over 1 thread (right)."""
-    series: dict[tuple[str, int], list[tuple[int, float]]] = defaultdict(list)
+def _plot_scaling(axes: Any, scaling: dict[tuple, list[dict[str, Any]]], ncols: int,
+                  handles: dict[str, Any]) -> None:
+    """One panel per size: time per call against the thread count, leaky_c, PyTorch, copy."""
+    series: dict[int, dict[str, list[tuple[int, float]]]] = defaultdict(lambda: defaultdict(list))
     for (_, threads, _, n), rows in scaling.items():
         for row in rows:
             if row["status"] == "ok" and row["impl"] in ("leaky_c", "torch", "bound.nt"):
-                series[(row["impl"], n)].append((threads, row["best_s"]))
-    sizes = sorted({n for _, n in series})
-    markers = dict(zip(sizes, "osD^v"))
-    time_ax, speed_ax = axes[0], axes[1]
-    for (impl, n), points in sorted(series.items()):
-        points.sort()
-        threads, seconds = zip(*points)
-        style = dict(color=STYLES[impl]["color"], marker=markers.get(n, "o"), ms=4,
-                     ls={"leaky_c": "-", "torch": "--", "bound.nt": ":"}[impl], lw=1.4)
-        label = f"{LEGEND_NAMES.get(impl, SHORT_NAMES[impl])}, n = {_size(n)}"
-        time_ax.plot(threads, [s * 1e6 for s in seconds], label=label, **style)
-        speed_ax.plot(threads, [seconds[0] / s for s in seconds], **style)
-    counts = sorted({t for points in series.values() for t, _ in points})
-    time_ax.set(yscale="log", xlabel="threads", ylabel="us per call (lower is better)")
-    time_ax.set_title("thread scaling, float32 forward into out=: time", fontsize=9)
-    speed_ax.plot(counts, counts, color="0.7", lw=1, label="ideal")
-    speed_ax.set(xlabel="threads", ylabel=f"speed-up over {counts[0]} thread")
-    speed_ax.set_title("thread scaling: speed-up (same markers as left)", fontsize=9)
-    for ax in (time_ax, speed_ax):
+                series[n][row["impl"]].append((threads, row["best_s"] * 1e6))
+    sizes = sorted(series)[:ncols]
+    for ax, n in zip(axes, sizes):
+        for impl, points in series[n].items():
+            points.sort()
+            (line,) = ax.plot(*zip(*points), label=LEGEND_NAMES.get(impl, SHORT_NAMES[impl]),
+                              **STYLES[impl])
+            handles.setdefault(line.get_label(), line)
+        counts = sorted({t for points in series[n].values() for t, _ in points})
         ax.set_xticks(counts)
+        ax.set_ylim(bottom=0)
         ax.grid(True, alpha=0.3)
         ax.tick_params(labelsize=8)
-    time_ax.legend(fontsize=6, ncol=2)
-    for ax in axes[2:ncols]:
+        ax.set_xlabel("threads", fontsize=8)
+        ax.set_ylabel("us per call (lower is better)", fontsize=8)
+        ax.set_title(f"thread scaling, n = {_size(n)}: forward into out=", fontsize=9)
+    for ax in axes[len(sizes):]:
         ax.axis("off")
