@@ -30,7 +30,7 @@ aten.leaky_relu_backward).  Bounds: np.copyto (memcpy, 1 thread) and a C copy
 (benchmarks/bounds.c, compiled on first use) at leaky_c's thread count.
 
 Default: float32, {', '.join(map(str, suite.DEFAULT_SIZES))} elements, cases
-{', '.join(suite.DEFAULT_CASES)}, 1 thread and all cores: about a minute.
+{', '.join(suite.DEFAULT_CASES)}, 1 thread and all cores: under a minute.
 --full adds every size from 10 to 2^28, every case, the thread scaling
 (--scaling), the comparisons beyond the sweep (--extras) and the CNN block
 (--cnn), and prints every table: tens of minutes."""

@@ -319,7 +319,7 @@ def test_extras_are_verified_and_saved(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_cnn_block_records_a_compile_failure_per_case(monkeypatch: pytest.MonkeyPatch) -> None:
-    torch = pytest.importorskip("torch", reason="needs PyTorch: pip install torch==2.13.0")
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
     monkeypatch.setattr(extras, "CNN_SHAPE", (2, 4, 8, 8))
 
     def broken(module: Any, **kwargs: Any) -> Any:
