@@ -358,3 +358,16 @@ def test_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None
                    "--verbose", "--quiet", "--json", "--no-save", "--plot", "--markdown",
                    "--from-json", "--compare", "--no-progress"):
         assert option in text
+
+
+def test_full_asks_for_everything_and_the_default_for_the_headline() -> None:
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    default = cli.options_from(parser.parse_args([]))
+    assert default.sizes == suite.DEFAULT_SIZES and default.cases == suite.DEFAULT_CASES
+    assert default.scaling_threads == () and default.threads[0] == 1
+    full = cli.options_from(parser.parse_args(["--full"]))
+    assert full.sizes == suite.FULL_SIZES and full.cases == tuple(peers.CASES)
+    assert full.scaling_threads == tuple(range(1, cli.machine.available_cores() + 1))
+    beyond = cli.options_from(parser.parse_args(["--scaling", "1", "2", "8", "--cases", "all"]))
+    assert beyond.scaling_threads == (1, 2, 8) and beyond.cases == tuple(peers.CASES)
