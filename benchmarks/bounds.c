@@ -6,7 +6,7 @@
  * Large outputs use non-temporal stores (a write that does not first read the
  * destination line into the cache), small ones plain stores, which keep the
  * output in cache for the next call as a real kernel's output is.  x86-64
- * always has SSE2 (_mm_stream_si128); AVX (_mm256_stream_si256) is used where
+ * always has SSE2 (_mm_stream_si128); AVX2 (_mm256_stream_si256) is used where
  * the CPU has it, chosen at run time.  Elsewhere the plain loop serves.
  *
  * The threaded entry points split the bytes into one contiguous range per
@@ -48,43 +48,31 @@ static size_t head(const unsigned char *dst, size_t align, size_t n)
 }
 
 #ifdef BOUNDS_X86
-__attribute__((target("avx")))
-static size_t stream_avx(const unsigned char *a, const unsigned char *b, unsigned char *dst,
-                         size_t n)
-{
-    size_t i = head(dst, 32, n);
-    if (b) {
-        or_loop(a, b, dst, i);
-        for (; i + 32 <= n; i += 32)
-            _mm256_stream_si256((__m256i *)(dst + i), _mm256_castps_si256(_mm256_or_ps(
-                _mm256_loadu_ps((const float *)(a + i)), _mm256_loadu_ps((const float *)(b + i)))));
-    } else {
-        memcpy(dst, a, i);
-        for (; i + 32 <= n; i += 32)
-            _mm256_stream_si256((__m256i *)(dst + i),
-                                _mm256_loadu_si256((const __m256i *)(a + i)));
-    }
-    _mm_sfence();
-    return i;
+/* One streaming loop per vector width: VEC-sized unaligned loads, a | b or a
+ * plain copy, non-temporal stores from the first WIDTH-aligned byte of dst.
+ * Returns the bytes done; the caller finishes the tail with plain stores. */
+#define DEFINE_STREAM(name, attribute, WIDTH, VEC, LOAD, OR, STREAM)               \
+attribute static size_t name(const unsigned char *a, const unsigned char *b,      \
+                             unsigned char *dst, size_t n)                         \
+{                                                                                  \
+    size_t i = head(dst, WIDTH, n);                                                \
+    if (b) {                                                                       \
+        or_loop(a, b, dst, i);                                                     \
+        for (; i + WIDTH <= n; i += WIDTH)                                         \
+            STREAM((VEC *)(dst + i), OR(LOAD((const VEC *)(a + i)),               \
+                                        LOAD((const VEC *)(b + i))));              \
+    } else {                                                                       \
+        memcpy(dst, a, i);                                                         \
+        for (; i + WIDTH <= n; i += WIDTH)                                         \
+            STREAM((VEC *)(dst + i), LOAD((const VEC *)(a + i)));                 \
+    }                                                                              \
+    _mm_sfence();                                                                  \
+    return i;                                                                      \
 }
 
-static size_t stream_sse2(const unsigned char *a, const unsigned char *b, unsigned char *dst,
-                          size_t n)
-{
-    size_t i = head(dst, 16, n);
-    if (b) {
-        or_loop(a, b, dst, i);
-        for (; i + 16 <= n; i += 16)
-            _mm_stream_si128((__m128i *)(dst + i), _mm_or_si128(
-                _mm_loadu_si128((const __m128i *)(a + i)), _mm_loadu_si128((const __m128i *)(b + i))));
-    } else {
-        memcpy(dst, a, i);
-        for (; i + 16 <= n; i += 16)
-            _mm_stream_si128((__m128i *)(dst + i), _mm_loadu_si128((const __m128i *)(a + i)));
-    }
-    _mm_sfence();
-    return i;
-}
+DEFINE_STREAM(stream_avx2, __attribute__((target("avx2"))), 32, __m256i, _mm256_loadu_si256,
+              _mm256_or_si256, _mm256_stream_si256)
+DEFINE_STREAM(stream_sse2, , 16, __m128i, _mm_loadu_si128, _mm_or_si128, _mm_stream_si128)
 #endif
 
 /* One range: b == NULL copies a, else writes a | b. Returns nothing, never fails. */
@@ -94,7 +82,8 @@ static void range(const unsigned char *a, const unsigned char *b, unsigned char 
     size_t i = 0;
 #ifdef BOUNDS_X86
     if (stream)
-        i = __builtin_cpu_supports("avx") ? stream_avx(a, b, dst, n) : stream_sse2(a, b, dst, n);
+        i = __builtin_cpu_supports("avx2") ? stream_avx2(a, b, dst, n)
+                                           : stream_sse2(a, b, dst, n);
 #else
     (void)stream;
 #endif
