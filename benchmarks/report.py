@@ -135,12 +135,12 @@ def groups(results: list[dict[str, Any]], section: str = "sweep"
     return found
 
 
-#: Below the headline: what the numbers mean.  {json} is where the details went.
+#: Below the headline: what the numbers mean, then where the details went.
 HEADLINE_LEGEND = (
-    "Ratios are the other's time / leaky_c's (above 1: leaky_c is faster), measured side by "
-    "side, best of {repeat} interleaved repeats, every result checked against leaky_c's first; "
-    "copy bound: its time / leaky_c's (100% = as fast as copying the same bytes). "
-    "Per-peer tables: --verbose; every timing: {json}")
+    "ratio, PyTorch: their time / leaky_c's (> 1: leaky_c is faster); copy bound: the time "
+    "to copy the same bytes / leaky_c's (100%: at the bound); best of {repeat} interleaved "
+    "repeats, side by side, every result checked first.")
+HEADLINE_DETAILS = "Every table: --verbose; every timing: {json}"
 
 
 def _fastest_peer(rows: dict[str, dict[str, Any]]) -> Optional[dict[str, Any]]:
@@ -210,10 +210,10 @@ def headline(doc: dict[str, Any], json_path: Optional[str], markdown: bool = Fal
     skipped = sorted({note for note in doc["unavailable"].values()}
                      | {row["note"] for row in doc["results"]
                         if row["impl"] == "bound.nt" and row["status"] != "ok"})
-    legend = HEADLINE_LEGEND.format(repeat=doc["options"]["repeat"],
-                                    json=json_path or "not saved")
+    legend = HEADLINE_LEGEND.format(repeat=doc["options"]["repeat"])
+    details = HEADLINE_DETAILS.format(json=json_path or "not saved (--no-save)")
     return ([title, ""] + render(headers, body, markdown) + [""]
-            + [f"({note})" for note in skipped] + textwrap.wrap(legend, 100))
+            + [f"({note})" for note in skipped] + textwrap.wrap(legend, 110) + [details])
 
 
 def summary(doc: dict[str, Any], markdown: bool) -> list[str]:

@@ -130,7 +130,7 @@ def test_default_output_is_the_summary_only_and_names_the_saved_json(
     assert all(row[-1].endswith("%") for row in rows)
     assert "implementation" not in out  # no per-peer table without --verbose
     (saved,) = tmp_path.glob("leaky_c-bench-*.json")
-    assert saved.name in out.replace("\n", " ")
+    assert out.splitlines()[-1] == f"Every table: --verbose; every timing: {saved.name}"
     doc = report.load_json(str(saved))
     assert {row["n"] for row in doc["results"]} == {100, 3000}
 
