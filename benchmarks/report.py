@@ -137,7 +137,7 @@ def groups(results: list[dict[str, Any]], section: str = "sweep"
 
 #: Below the headline: what the numbers mean, then where the details went.
 HEADLINE_LEGEND = (
-    "ratio, PyTorch: their time / leaky_c's (> 1: leaky_c is faster); copy bound: the time "
+    "ratio{torch}: their time / leaky_c's (> 1: leaky_c is faster); copy bound: the time "
     "to copy the same bytes / leaky_c's (100%: at the bound); best of {repeat} interleaved "
     "repeats, side by side, every result checked first.")
 HEADLINE_DETAILS = "Every table: --verbose; every timing: {json}"
@@ -210,7 +210,8 @@ def headline(doc: dict[str, Any], json_path: Optional[str], markdown: bool = Fal
     skipped = sorted({note for note in doc["unavailable"].values()}
                      | {row["note"] for row in doc["results"]
                         if row["impl"] == "bound.nt" and row["status"] != "ok"})
-    legend = HEADLINE_LEGEND.format(repeat=doc["options"]["repeat"])
+    legend = HEADLINE_LEGEND.format(repeat=doc["options"]["repeat"],
+                                    torch=", PyTorch" if with_torch else "")
     details = HEADLINE_DETAILS.format(json=json_path or "not saved (--no-save)")
     return ([title, ""] + render(headers, body, markdown) + [""]
             + [f"({note})" for note in skipped] + textwrap.wrap(legend, 110) + [details])
