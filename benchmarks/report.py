@@ -467,8 +467,8 @@ def _plot_scaling(axes: Any, scaling: dict[tuple, list[dict[str, Any]]], ncols: 
             handles.setdefault(line.get_label(), line)
         counts = sorted({t for points in series[n].values() for t, _ in points})
         ax.set_xticks(counts)
-        ax.set_ylim(bottom=0)
-        ax.grid(True, alpha=0.3)
+        ax.set_yscale("log")  # one slow thread count must not flatten the others
+        ax.grid(True, which="both", alpha=0.3)
         ax.tick_params(labelsize=8)
         ax.set_xlabel("threads", fontsize=8)
         ax.set_ylabel("us per call (lower is better)", fontsize=8)
