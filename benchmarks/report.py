@@ -12,7 +12,8 @@ from collections import defaultdict
 from typing import Any, Iterable, Optional
 
 from .peers import CASES
-from .suite import SCALING_CASE, SCHEMA, SCHEMA_VERSION, BenchError
+from .suite import (DEFAULT_CASES, DEFAULT_SIZES, SCALING_CASE, SCHEMA, SCHEMA_VERSION,
+                    BenchError)
 
 #: Column order and short names of implementations in the summary tables.
 SHORT_NAMES = {
@@ -179,10 +180,26 @@ def headline_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+#: More headline rows than this, and the headline keeps to the default sizes and cases.
+HEADLINE_MAX_ROWS = 30
+
+
+def _one_screen(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Optional[str]]:
+    """The headline's rows, cut to the default sizes and cases if too many; a note if cut."""
+    if len(rows) <= HEADLINE_MAX_ROWS:
+        return rows, None
+    kept = [row for row in rows if row["n"] in DEFAULT_SIZES and row["case"] in DEFAULT_CASES
+            and row["dtype"] == rows[0]["dtype"]]
+    if not kept:
+        return rows, None
+    return kept, (f"(headline: {len(kept)} of {len(rows)} rows, the default sizes and cases; "
+                  "all of them in the tables above)")
+
+
 def headline(doc: dict[str, Any], json_path: Optional[str], markdown: bool = False
              ) -> list[str]:
     """The one-screen summary: a title line, the table, and what the numbers mean."""
-    rows = headline_rows(doc)
+    rows, cut = _one_screen(headline_rows(doc))
     with_torch = any(row["torch_ratio"] is not None for row in rows)
     body, previous = [], None
     for row in rows:
@@ -214,7 +231,8 @@ def headline(doc: dict[str, Any], json_path: Optional[str], markdown: bool = Fal
                                     torch=", PyTorch" if with_torch else "")
     details = HEADLINE_DETAILS.format(json=json_path or "not saved (--no-save)")
     return ([title, ""] + render(headers, body, markdown) + [""]
-            + [f"({note})" for note in skipped] + textwrap.wrap(legend, 110) + [details])
+            + [f"({note})" for note in skipped] + ([cut] if cut else [])
+            + textwrap.wrap(legend, 110) + [details])
 
 
 def summary(doc: dict[str, Any], markdown: bool) -> list[str]:

@@ -149,6 +149,20 @@ def test_headline_picks_the_fastest_verified_peer_and_the_copy_bound() -> None:
     assert line["copy_bound_percent"] == 50.0  # the faster copy's time / leaky_c's
 
 
+def test_headline_of_a_long_run_keeps_to_the_default_sizes_and_cases() -> None:
+    def row(case: str, n: int, threads: int) -> dict[str, Any]:
+        return {"dtype": "float32", "case": case, "n": n, "threads": threads}
+    many = [row(case, n, t) for case in peers.CASES for n in (*suite.DEFAULT_SIZES, 10, 3000)
+            for t in (1, 2)]
+    kept, note = report._one_screen(many)
+    assert len(kept) == len(suite.DEFAULT_SIZES) * len(suite.DEFAULT_CASES) * 2
+    assert {(r["case"], r["n"]) for r in kept} == {
+        (case, n) for case in suite.DEFAULT_CASES for n in suite.DEFAULT_SIZES}
+    assert note is not None and f"{len(kept)} of {len(many)} rows" in note
+    few = many[:report.HEADLINE_MAX_ROWS]
+    assert report._one_screen(few) == (few, None)
+
+
 def test_json_fields_are_documented(tmp_path: Path) -> None:
     doc = bench(tmp_path, "--sizes", "100", "--threads", "1", "--cases", "forward-out")
     text = README.read_text()
