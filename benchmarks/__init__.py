@@ -10,10 +10,15 @@ Where things live:
 - ``peers.py``    the cases, the implementations timed in each, and the check
                   that each computes what leaky_c computes;
 - ``timing.py``   warm-up, autoscaled repetitions, interleaved repeats, threads;
-- ``suite.py``    the sweep over dtypes, sizes, threads and cases;
-- ``report.py``   header, tables, JSON, markdown and the plot;
-- ``progress.py`` a progress bar on stderr;
+- ``suite.py``    the sweep over dtypes, sizes, threads and cases, and the
+                  thread-scaling view;
+- ``extras.py``   PReLU, the PyTorch module, 16-bit floats, the CNN block;
+- ``machine.py``  CPU, cores, caches, memory and load, for the JSON;
+- ``bounds.c``, ``_bounds_build.py``  the C copy bound, compiled on first use;
+- ``report.py``   the headline, tables, --compare, JSON, markdown and the plot;
 - ``cli.py``      the command-line options (``python -m leaky_c bench --help``).
+
+The JSON a run saves is described in README.md in this directory.
 """
 
 from .suite import Options, run

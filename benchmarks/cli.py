@@ -5,20 +5,20 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from datetime import datetime
 from typing import Any, Sequence
 
-from leaky_c._threads import available_cores
-
-from . import extras, report, suite
+from . import extras, machine, report, suite
 from .peers import CASES, DTYPES, FAMILIES
-from .progress import Progress
 
 HELP = "time leaky_c against NumPy, numexpr, numba, PyTorch and the memory-copy bound"
 DESCRIPTION = f"""\
 Time leaky_c against its peers and the memory-copy bound, side by side in one
-process on the same arrays, and print a table per size and case: microseconds
-per call, each time divided by leaky_c's (above 1: leaky_c is faster), and
-GB/s (bytes the operation moves / time) beside the copy bound's.
+process on the same arrays, and end with one headline table: per case, size and
+thread count, leaky_c's time, the fastest correct alternative and its ratio,
+PyTorch's ratio, and how close leaky_c is to copying the same bytes.  Every
+timing goes to a JSON file (named in the summary; --json FILE to choose it),
+which --compare A.json B.json compares with another run.
 
 Every peer's result is checked against leaky_c's before its time counts
 (bit for bit; float16 NumPy forms within 2^-9 relative, as they round the slope
@@ -26,12 +26,14 @@ to float16).  A peer that is not installed is skipped with a note.
 
 Peers: NumPy (np.where, np.maximum where correct, ufuncs into preallocated
 buffers), numexpr, numba @vectorize and PyTorch (F.leaky_relu, out=, in place,
-aten.leaky_relu_backward).  Bounds: np.copyto (memcpy, 1 thread) and the C
-copy with non-temporal stores at leaky_c's thread count.
+aten.leaky_relu_backward).  Bounds: np.copyto (memcpy, 1 thread) and a C copy
+(benchmarks/bounds.c, compiled on first use) at leaky_c's thread count.
 
-Default sizes: {', '.join(map(str, suite.DEFAULT_SIZES))} (3-4 minutes at 1 and 2
-threads on the 2-core development machine, 75 s with --min-time 0.03);
---full: {', '.join(map(str, suite.FULL_SIZES))} (about 20 minutes)."""
+Default: float32, {', '.join(map(str, suite.DEFAULT_SIZES))} elements, cases
+{', '.join(suite.DEFAULT_CASES)}, 1 thread and all cores: under a minute.
+--full adds every size from 10 to 2^28, every case, the thread scaling
+(--scaling), the comparisons beyond the sweep (--extras) and the CNN block
+(--cnn), and prints every table: tens of minutes."""
 
 
 def parse_size(text: str) -> int:
@@ -49,65 +51,90 @@ def parse_size(text: str) -> int:
 
 def _split(values: Sequence[str]) -> list[str]:
     """Values given as separate words and/or comma lists."""
-    return [part for value in values for part in value.split(",") if part.strip()]
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-def _threads(values: Sequence[str]) -> tuple[int, ...]:
+def _threads(values: Sequence[str], option: str = "--threads") -> tuple[int, ...]:
     counts = set()
     for value in _split(values):
-        if value.strip().lower() == "all":
-            counts.add(available_cores())
-        elif value.strip().isdigit() and int(value) >= 1:
+        if value.lower() == "all":
+            counts.add(machine.available_cores())
+        elif value.isdigit() and int(value) >= 1:
             counts.add(int(value))
         else:
-            raise suite.BenchError(f"--threads: {value!r} is not a positive count or 'all'")
+            raise suite.BenchError(f"{option}: {value!r} is not a positive count or 'all'")
     return tuple(sorted(counts))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The bench options, on the parser of ``python -m leaky_c bench``."""
+    cores = machine.available_cores()
     what = parser.add_argument_group("what to measure")
     sizes = what.add_mutually_exclusive_group()
     sizes.add_argument("--sizes", nargs="+", metavar="N",
                        help="element counts, as words or comma lists: 1000, 1e6, 2^24, 2**24 "
                             f"(default: {' '.join(map(str, suite.DEFAULT_SIZES))})")
     sizes.add_argument("--full", action="store_true",
-                       help="the whole sweep, 10 to 2^28 elements (1 GiB of float32): "
-                            "tens of minutes")
+                       help="everything: 10 to 2^28 elements (1 GiB of float32), every case, "
+                            "--scaling, --extras, --cnn and --verbose: tens of minutes")
     what.add_argument("--dtypes", nargs="+", metavar="DTYPE", default=["float32"],
                       help=f"one or more of {', '.join(DTYPES)} (default: float32)")
     what.add_argument("--threads", nargs="+", metavar="T", default=["1", "all"],
                       help="thread counts for leaky_c and every threaded peer; 'all' is every "
-                           f"core this process may use, now {available_cores()} "
-                           "(default: 1 all)")
-    what.add_argument("--cases", nargs="+", metavar="CASE", default=list(CASES),
-                      help=f"one or more of {', '.join(CASES)} (default: all)")
+                           f"core this process may use, now {cores} (default: 1 all)")
+    what.add_argument("--cases", nargs="+", metavar="CASE", default=list(suite.DEFAULT_CASES),
+                      help=f"'all' or one or more of {', '.join(CASES)} "
+                           f"(default: {' '.join(suite.DEFAULT_CASES)})")
     what.add_argument("--peers", nargs="+", metavar="PEER", default=list(FAMILIES),
                       help=f"which of {', '.join(FAMILIES)} to run beside leaky_c, which "
                            "always runs (default: all)")
     what.add_argument("--slope", type=float, default=0.01, metavar="A",
                       help="negative_slope (default: 0.01)")
     what.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
-    what.add_argument("--no-extras", action="store_true",
-                      help="skip the comparisons beyond the sweep (benchmarks/extras.py): PReLU "
-                           "on a (64, 64, 56, 56) batch, the PyTorch module's forward + backward, "
-                           "and float16/bfloat16 against PyTorch and the NumPy reference")
+    views = parser.add_argument_group("views beyond the default (each adds tens of seconds)")
+    views.add_argument("--scaling", nargs="*", metavar="T",
+                       help="thread scaling: float32 forward into out= at "
+                            f"{', '.join(map(str, suite.SCALING_SIZES))} elements, leaky_c, "
+                            "PyTorch and the C copy at each thread count: 1 to the cores "
+                            f"({cores}) if none given, or the given counts, which may exceed "
+                            "the cores (e.g. --scaling 1 2 4 8)")
+    views.add_argument("--extras", action="store_true",
+                       help="the comparisons beyond the sweep (benchmarks/extras.py): PReLU "
+                            "on a (64, 64, 56, 56) batch, the PyTorch module's forward + "
+                            "backward, float16/bfloat16 against PyTorch and the NumPy reference")
+    views.add_argument("--cnn", action="store_true",
+                       help="a CNN block (conv, leaky ReLU, conv) forward + backward: "
+                            "leaky_c.torch.LeakyReLU against torch.nn.LeakyReLU, eager and "
+                            "torch.compile'd (compiling takes a minute or more)")
     how = parser.add_argument_group("how long")
-    how.add_argument("--min-time", type=float, default=0.1, metavar="SECONDS",
+    how.add_argument("--min-time", type=float, default=suite.Options.min_time, metavar="SECONDS",
                      help="calls per timing are autoscaled so one timing lasts at least this "
-                          "(default: 0.1)")
-    how.add_argument("--repeat", type=int, default=5, metavar="R",
+                          f"(default: {suite.Options.min_time})")
+    how.add_argument("--repeat", type=int, default=suite.Options.repeat, metavar="R",
                      help="timings per implementation, interleaved; best and median are "
-                          "reported (default: 5)")
+                          f"reported (default: {suite.Options.repeat})")
     out = parser.add_argument_group("output")
-    out.add_argument("--json", metavar="FILE", help="write every raw timing and the metadata")
+    out.add_argument("-v", "--verbose", action="store_true",
+                     help="also print the header and every per-peer table (the JSON has them "
+                          "anyway)")
+    out.add_argument("-q", "--quiet", action="store_true",
+                     help="no progress bar: only the summary on stdout")
+    out.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    out.add_argument("--json", metavar="FILE",
+                     help="where to save every timing and the metadata (default: "
+                          "leaky_c-bench-DATE-TIME.json in the current directory; the "
+                          "structure is described in benchmarks/README.md)")
+    out.add_argument("--no-save", action="store_true", help="do not save the JSON")
     out.add_argument("--plot", metavar="FILE",
-                     help="write a PNG of GB/s against size (needs matplotlib)")
+                     help="write a PNG: GB/s against size with the copy bound, and the thread "
+                          "scaling if measured (needs matplotlib)")
     out.add_argument("--markdown", metavar="FILE",
-                     help="write the header and the summary tables as markdown")
+                     help="write the header and every table as markdown")
     out.add_argument("--from-json", metavar="FILE",
                      help="report a run saved with --json instead of measuring")
-    out.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    out.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"),
+                     help="compare two saved runs: per case in both, A's time, B's and B/A, "
+                          "marked when beyond the run-to-run noise")
 
 
 #: Options' names on the command line, for error messages.
@@ -127,57 +154,101 @@ def options_from(args: argparse.Namespace) -> suite.Options:
             raise suite.BenchError(str(exc)) from None
     else:
         sizes = suite.DEFAULT_SIZES
+    cases = _split(args.cases)
+    if args.full or [case.lower() for case in cases] == ["all"]:
+        cases = list(CASES)
+    scaling: tuple[int, ...] = ()
+    if args.scaling is not None or args.full:
+        scaling = (_threads(args.scaling, "--scaling") if args.scaling
+                   else tuple(range(1, machine.available_cores() + 1)))
     options = suite.Options(
         sizes=sizes, dtypes=tuple(_split(args.dtypes)), threads=_threads(args.threads),
-        cases=tuple(_split(args.cases)), families=tuple(_split(args.peers)),
-        min_time=args.min_time, repeat=args.repeat, slope=args.slope, seed=args.seed)
+        cases=tuple(cases), families=tuple(_split(args.peers)),
+        min_time=args.min_time, repeat=args.repeat, slope=args.slope, seed=args.seed,
+        scaling_threads=scaling)
     options.validate(OPTION_NAMES)
     return options
 
 
-def _measure(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the suite, printing the header first and each group's table as it finishes."""
-    options = options_from(args)
-    skipped: list[str] = []  # peers skipped everywhere: said once, in the header
+def _progress(args: argparse.Namespace, total: int) -> Any:
+    """A tqdm bar on stderr when it is a terminal and not --quiet; else a stand-in."""
+    if args.quiet or args.no_progress or not sys.stderr.isatty():
+        return suite.NoProgress()
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        print("(no progress bar: pip install tqdm, or 'leaky_c[bench]')", file=sys.stderr)
+        return suite.NoProgress()
+    return tqdm(total=total, file=sys.stderr, unit="group", leave=False, dynamic_ncols=True)
 
-    def start(doc: dict[str, Any]) -> None:
-        print("\n".join(report.header_lines(doc)), flush=True)
-        skipped.extend(doc["unavailable"].values())
+
+def _measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Run everything asked for, printing the per-group tables as they finish if verbose."""
+    options = options_from(args)
+    verbose = args.verbose or args.full
+    want_extras, want_cnn = args.extras or args.full, args.cnn or args.full
+    doc = suite.start(options)
+    total = suite.group_count(options) + len(options.threads) * (
+        extras.count(want_cnn, want_extras) if want_extras or want_cnn else 0)
+    progress = _progress(args, total)
+    write = getattr(progress, "write", print)
+    if verbose:
+        write("\n".join(report.header_lines(doc)))
+    skipped = list(doc["unavailable"].values())  # said once, in the header
 
     def group(rows: list[dict[str, Any]]) -> None:
-        print("\n" + "\n".join(report.group_lines(rows, skipped)), flush=True)
-    doc = suite.run(options, on_start=start, on_group=group,
-                    progress=Progress(0, enabled=not args.no_progress))
-    if not args.no_extras:
-        doc["extras"] = [extras.run(threads, options.min_time, options.repeat, options.seed)
-                         for threads in options.threads]
-        _print_extras(doc)
+        if verbose:
+            write("\n" + "\n".join(report.group_lines(rows, skipped)))
+    try:
+        suite.sweep(doc, options, progress, group)
+        if want_extras or want_cnn:
+            for threads in options.threads:
+                rows, notes = extras.run(threads, options.min_time, options.repeat,
+                                         options.seed, cnn=want_cnn, others=want_extras,
+                                         progress=progress)
+                doc["extras"].extend(rows)
+                doc["extras_notes"] = notes
+    finally:
+        close = getattr(progress, "close", None)
+        if close is not None:
+            close()
     return doc
 
 
-def _load(path: str) -> dict[str, Any]:
-    """A saved run, printed as it was when measured."""
-    doc = report.load_json(path)
-    print("\n".join(report.header_lines(doc)))
-    for rows in report.groups(doc["results"]).values():
-        print("\n" + "\n".join(report.group_lines(rows, doc["unavailable"].values())))
-    _print_extras(doc)
-    return doc
+def _print_tables(doc: dict[str, Any], verbose: bool) -> None:
+    """Everything but the headline: summaries if verbose, then scaling and extras if measured."""
+    sections = [report.summary(doc, markdown=False)] if verbose else []
+    sections += [report.scaling_lines(doc), report.extras_lines(doc)]
+    for lines in sections:
+        if lines:
+            print("\n".join(lines) + "\n")
 
 
-def _print_extras(doc: dict[str, Any]) -> None:
-    for result in doc.get("extras", []):
-        print("\nBeyond the sweep (peer time / leaky_c time; above 1, leaky_c is faster)\n"
-              + extras.format_table(result), flush=True)
+def default_json_path() -> str:
+    return datetime.now().strftime("leaky_c-bench-%Y%m%d-%H%M%S.json")
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Measure (or load), print the tables and write the requested files."""
+    """Measure (or load, or compare), print the tables and write the requested files."""
     try:
-        doc = _load(args.from_json) if args.from_json else _measure(args)
-        print("\n" + "\n".join(report.summary(doc, markdown=False)))
-        for path, write in ((args.json, report.write_json), (args.markdown, report.write_markdown),
-                            (args.plot, report.plot)):
+        if args.compare:
+            a_path, b_path = args.compare
+            a_doc, b_doc = (report.load_json(path, "--compare") for path in args.compare)
+            print("\n".join(report.compare(a_doc, b_doc, a_path, b_path, args.verbose)))
+            return 0
+        if args.from_json:
+            doc = report.load_json(args.from_json)
+            json_path = args.from_json
+            if args.verbose:
+                print("\n".join(report.header_lines(doc)) + "\n")
+        else:
+            doc = _measure(args)
+            json_path = None if args.no_save else (args.json or default_json_path())
+            if json_path:
+                report.write_json(doc, json_path)
+        _print_tables(doc, args.verbose or args.full)
+        print("\n".join(report.headline(doc, json_path)))
+        for path, write in ((args.markdown, report.write_markdown), (args.plot, report.plot)):
             if path:
                 write(doc, path)
                 print(f"wrote {path}")

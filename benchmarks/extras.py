@@ -13,6 +13,10 @@ leaky_c's before its time counts:
 - float16 and bfloat16 Leaky ReLU on 10^6 elements, forward and backward,
   against PyTorch's CPU kernels and leaky_c's own NumPy reference (bit for bit,
   NaN compared as NaN).
+- A small CNN block (conv 3x3, Leaky ReLU, conv 3x3) forward + backward, with
+  ``leaky_c.torch.LeakyReLU`` against ``torch.nn.LeakyReLU``, eager and under
+  ``torch.compile`` (output and input gradient bit for bit).  A block that
+  fails to compile is recorded as a failed row with the error, not raised.
 
 PyTorch is needed for all but the reference rows; without it those rows are
 skipped with a note.  bfloat16 needs ml_dtypes.
@@ -27,15 +31,22 @@ import numpy as np
 
 import leaky_c
 from leaky_c import _reference
-from leaky_c._api import BFLOAT16
 
 from . import timing
 from .peers import optional_module
+
+try:
+    from ml_dtypes import bfloat16 as _bfloat16
+    BFLOAT16: Optional[np.dtype] = np.dtype(_bfloat16)
+except ImportError:
+    BFLOAT16 = None
 
 PRELU_SHAPE = (64, 64, 56, 56)
 MODULE_SHAPES = ((64, 4096), PRELU_SHAPE)
 HALF_N = 10 ** 6
 SLOPE = 0.01
+#: The CNN block's input (batch, channels, height, width); both convolutions keep the shape.
+CNN_SHAPE = (16, 32, 28, 28)
 
 
 @dataclass
@@ -48,6 +59,7 @@ class Comparison:
     peer: Optional[Callable[[], Any]]
     agrees: Callable[[Any, Any], bool]
     note: str = ""
+    failed: str = ""  # why this comparison cannot run (e.g. torch.compile failed)
 
 
 def _same_bits(a: Any, b: Any) -> bool:
@@ -148,46 +160,109 @@ def _half(torch: Any, rng: np.random.Generator) -> list[Comparison]:
     return comparisons
 
 
-def comparisons(seed: int = 0) -> tuple[list[Comparison], list[str]]:
-    """Every comparison this installation can run, and notes on what was skipped."""
+def _cnn_block(torch: Any, activation: Any) -> Any:
+    torch.manual_seed(0)  # the same weights for both activations
+    channels = CNN_SHAPE[1]
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(channels, channels, 3, padding=1), activation,
+        torch.nn.Conv2d(channels, channels, 3, padding=1))
+
+
+def _error(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:160] if text else ''}"
+
+
+def _cnn(torch: Any, rng: np.random.Generator) -> list[Comparison]:
+    """The block forward + backward, eager and compiled; a compile failure becomes a row."""
+    from leaky_c.torch import LeakyReLU
+
+    x = torch.from_numpy(rng.standard_normal(CNN_SHAPE, dtype=np.float32))
+    g = torch.from_numpy(rng.standard_normal(CNN_SHAPE, dtype=np.float32))
+    ours = _cnn_block(torch, LeakyReLU(SLOPE))
+    theirs = _cnn_block(torch, torch.nn.LeakyReLU(SLOPE))
+
+    def step(block: Any) -> Callable[[], tuple[Any, Any]]:
+        def call() -> tuple[Any, Any]:
+            leaf = x.detach().requires_grad_()
+            y = block(leaf)
+            y.backward(g)
+            return y.detach(), leaf.grad
+        return call
+
+    def agree(a: Any, b: Any) -> bool:
+        return all(_same_bits(_numpy(p), _numpy(q)) for p, q in zip(a, b))
+
+    found = []
+    for mode in ("eager", "torch.compile"):
+        title = f"CNN block conv-leaky-conv fwd+bwd, {CNN_SHAPE}, {mode}"
+        failed, calls = "", []
+        for block in (ours, theirs):
+            call = step(block if mode == "eager" else torch.compile(block))
+            try:
+                call()  # compiles on the first call
+            except Exception as exc:  # recorded per case, never fatal
+                who = "leaky_c.torch.LeakyReLU" if block is ours else "torch.nn.LeakyReLU"
+                failed = failed or f"{who} under {mode} failed: {_error(exc)}"
+            calls.append(call)
+        found.append(Comparison(title, calls[0], "torch.nn.LeakyReLU", calls[1], agree,
+                                failed=failed))
+    return found
+
+
+def comparisons(seed: int = 0, cnn: bool = False, others: bool = True
+                ) -> tuple[list[Comparison], list[str]]:
+    """The comparisons this installation can run (the CNN block if asked), and skip notes."""
     rng = np.random.default_rng(seed)
     torch, note = optional_module("torch")
-    notes = [f"PReLU and module rows {note}"] if torch is None else []
-    if BFLOAT16 is None:
+    notes = []
+    if torch is None:
+        notes.append(f"PReLU, module and CNN rows {note}")
+    if BFLOAT16 is None and others:
         notes.append("bfloat16 rows skipped: ml_dtypes not installed")
-    found = _half(torch, rng)
+    found = _half(torch, rng) if others else []
     if torch is not None:
-        found = _prelu(torch, rng) + _module(torch, rng) + found
+        found = (_prelu(torch, rng) + _module(torch, rng) if others else []) + found
+        if cnn:
+            found += _cnn(torch, rng)
     return found, notes
 
 
-def run(threads: int, min_time: float, repeat: int, seed: int = 0) -> dict[str, Any]:
-    """Time every comparison at one thread count: rows of microseconds and ratios."""
-    found, notes = comparisons(seed)
-    overhead = timing.timer_overhead()
-    rows = []
+def run(threads: int, min_time: float, repeat: int, seed: int = 0, cnn: bool = False,
+        others: bool = True, progress: Any = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Time every comparison at one thread count: rows (seconds, ratio) and skip notes."""
     with timing.peer_threads(threads):
+        found, notes = comparisons(seed, cnn, others)
+        overhead = timing.timer_overhead()
+        rows = []
         for c in found:
-            verified = bool(c.agrees(c.ours(), c.peer()))
+            if progress is not None:
+                progress.set_description_str(f"{c.title[:40]} {threads}T")
+            row: dict[str, Any] = {"title": c.title, "peer": c.peer_name, "threads": threads,
+                                   "status": "ok", "note": c.failed or None, "verified": False,
+                                   "leaky_c_s": None, "peer_s": None, "ratio": None,
+                                   "leaky_c_times_s": [], "peer_times_s": []}
+            rows.append(row)
+            if c.failed:
+                row["status"] = "failed"
+                if progress is not None:
+                    progress.update(1)
+                continue
+            row["verified"] = bool(c.agrees(c.ours(), c.peer()))
             plans = [timing.Plan([c.ours]), timing.Plan([c.peer])]
             for plan in plans:
                 timing.calibrate(plan, min_time, overhead)
             timing.measure(plans, repeat, overhead)
-            ours, peer = (min(p.times) * 1e6 for p in plans)
-            rows.append({"title": c.title, "peer": c.peer_name, "threads": threads,
-                         "leaky_c_us": ours, "peer_us": peer, "ratio": peer / ours,
-                         "verified": verified,
-                         "leaky_c_median_us": float(np.median(plans[0].times)) * 1e6,
-                         "peer_median_us": float(np.median(plans[1].times)) * 1e6})
-    return {"rows": rows, "notes": notes}
+            ours, peer = (min(p.times) for p in plans)
+            row.update(leaky_c_s=ours, peer_s=peer, ratio=peer / ours,
+                       leaky_c_times_s=plans[0].times, peer_times_s=plans[1].times,
+                       leaky_c_median_s=float(np.median(plans[0].times)),
+                       peer_median_s=float(np.median(plans[1].times)))
+            if progress is not None:
+                progress.update(1)
+    return rows, notes
 
 
-def format_table(result: dict[str, Any]) -> str:
-    """A markdown table: one row per comparison; ratio above 1 means leaky_c is faster."""
-    lines = ["| case | peer | threads | leaky_c us | peer us | peer / leaky_c | verified |",
-             "|---|---|---|---|---|---|---|"]
-    for r in result["rows"]:
-        lines.append(f"| {r['title']} | {r['peer']} | {r['threads']} | {r['leaky_c_us']:.1f} | "
-                     f"{r['peer_us']:.1f} | {r['ratio']:.2f} | {'yes' if r['verified'] else 'NO'} |")
-    lines += [f"\n{note}" for note in result["notes"]]
-    return "\n".join(lines)
+def count(cnn: bool, others: bool) -> int:
+    """Comparisons per thread count at most (for a progress bar)."""
+    return (10 if others else 0) + (2 if cnn else 0)

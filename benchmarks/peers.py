@@ -26,8 +26,8 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 import leaky_c
-from leaky_c import _threads
-from leaky_c._backend import ffi, lib
+
+from . import _bounds_build, machine
 
 #: float16 peers that round the slope to float16 agree with leaky_c within this.
 FLOAT16_RTOL = 2.0 ** -9
@@ -322,21 +322,6 @@ def _torch(w: Workload) -> list[Impl]:
     return [Impl("torch", "torch", label, "peer", w.threads, bind)]
 
 
-def _nt_copy_alloc(x: np.ndarray) -> np.ndarray:
-    dst = np.empty_like(x)
-    _threads.run(lib.leaky_bound_copy, x.nbytes, 1,
-                 (ffi.from_buffer(x), ffi.from_buffer(dst, require_writable=True)))
-    return dst
-
-
-def _nt_copy2_alloc(grad: np.ndarray, x: np.ndarray) -> np.ndarray:
-    dst = np.empty_like(x)
-    _threads.run(lib.leaky_bound_copy2, x.nbytes, 1,
-                 (ffi.from_buffer(grad), ffi.from_buffer(x),
-                  ffi.from_buffer(dst, require_writable=True)))
-    return dst
-
-
 def _bounds(w: Workload) -> list[Impl]:
     """Moving the same bytes with nothing computed: NumPy (1 thread) and the C copy."""
     forward, alloc = w.case.op == "forward", w.case.mode == "alloc"
@@ -360,27 +345,34 @@ def _bounds(w: Workload) -> list[Impl]:
             x_bits = w.uint(x)
             return (lambda: np.bitwise_or(g_bits, x_bits)) if alloc \
                 else (lambda: np.bitwise_or(g_bits, x_bits, out=out_bits))
-    nt_label = f"copy{'' if forward else '2'} bound (NT, same threads){' + alloc' if alloc else ''}"
+    nt_label = (f"copy{'' if forward else '2'} bound (C, {w.threads} thread"
+                f"{'s' if w.threads > 1 else ''}){' + alloc' if alloc else ''}")
     impls = [Impl("bound.numpy", "bounds", numpy_label, "bound", 1, numpy_bind,
                   expected=expected, result_of=result_of)]
-    if lib is None:
-        impls.append(_skip("bound.nt", "bounds", nt_label, "bound",
-                           f"skipped: the C copy bound needs the compiled backend "
-                           f"(leaky_c.backend is {leaky_c.backend!r})"))
+    module, how = _bounds_build.load()
+    if module is None:
+        impls.append(_skip("bound.nt", "bounds", nt_label, "bound", how))
         return impls
+    ffi, lib, threads = module.ffi, module.lib, w.threads
+    stream = int(w.x.nbytes >= machine.stream_threshold_bytes())
+    copy = lib.bounds_copy if forward else lib.bounds_copy2
 
     def nt_bind(x: np.ndarray) -> Callable[[], Any]:
+        nbytes, empty_like = x.nbytes, np.empty_like
+        sources = (ffi.from_buffer(x),) if forward else (ffi.from_buffer(g), ffi.from_buffer(x))
         if alloc:
-            return (lambda: _nt_copy_alloc(x)) if forward else (lambda: _nt_copy2_alloc(g, x))
-        run, nbytes, dst = _threads.run, x.nbytes, ffi.from_buffer(out, require_writable=True)
-        if forward:
-            copy, buffers = lib.leaky_bound_copy, (ffi.from_buffer(x), dst)
-        else:
-            copy, buffers = lib.leaky_bound_copy2, (ffi.from_buffer(g), ffi.from_buffer(x), dst)
-        return lambda: run(copy, nbytes, 1, buffers)
-    impls.append(Impl("bound.nt", "bounds", nt_label, "bound", w.threads, nt_bind,
-                      note=f"non-temporal stores from {_threads.stream_threshold_bytes} bytes "
-                           "of output", expected=expected, result_of=result_of))
+            def call() -> np.ndarray:
+                dst = empty_like(x)
+                copy(*sources, ffi.from_buffer(dst, require_writable=True), nbytes, stream,
+                     threads)
+                return dst
+            return call
+        buffers = (*sources, ffi.from_buffer(out, require_writable=True))
+        return lambda: copy(*buffers, nbytes, stream, threads)
+    note = (f"benchmarks/bounds.c, {'non-temporal' if stream and lib.bounds_streaming() else 'plain'}"
+            f" stores ({how})")
+    impls.append(Impl("bound.nt", "bounds", nt_label, "bound", threads, nt_bind,
+                      note=note, expected=expected, result_of=result_of))
     return impls
 
 

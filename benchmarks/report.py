@@ -1,33 +1,19 @@
-"""What a run prints and writes: the header, tables, JSON, markdown and the plot.
+"""What a run prints and writes: the headline, the tables, --compare, JSON, markdown, plots.
 
-The JSON document (``--json``) has:
-
-- ``schema``: ``"leaky_c.bench/1"``;
-- ``meta``: date, argv, CPU model, cores, memory, versions (Python, NumPy,
-  leaky_c, each peer), leaky_c's configuration (CPU features, active target,
-  stream threshold), the options, the timer's overhead and what each
-  implementation id means;
-- ``unavailable``: peer module -> why it was skipped (``"skipped: numba not installed"``);
-- ``notes``: sizes skipped for lack of memory;
-- ``results``: one row per (dtype, n, case, threads, implementation), with
-  ``status`` (ok, skipped, mismatch, failed), ``verified`` and how, every raw
-  timing (``times_s``, seconds per call, one per repeat), ``best_s``,
-  ``median_s``, ``gbps`` (bytes the operation moves / best time) and ``ratio``
-  (this row's time / leaky_c's time in the same group: above 1, leaky_c is faster).
-
-Bound rows have ``role: "bound"``: ``impl: "bound.nt"`` is the C copy with
-streaming stores at the group's thread count (the bound leaky_c is held to),
-``impl: "bound.numpy"`` is NumPy's single-threaded copy.
+The JSON document's fields are described in README.md in this directory.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import textwrap
 from collections import defaultdict
-from typing import Any, Iterable
+from typing import Any, Iterable, Optional
 
 from .peers import CASES
-from .suite import SCHEMA, BenchError
+from .suite import (DEFAULT_CASES, DEFAULT_SIZES, SCALING_CASE, SCHEMA, SCHEMA_VERSION,
+                    BenchError)
 
 #: Column order and short names of implementations in the summary tables.
 SHORT_NAMES = {
@@ -90,24 +76,27 @@ def render(headers: list[str], rows: list[list[str]], markdown: bool) -> list[st
 
 def header_lines(doc: dict[str, Any]) -> list[str]:
     """Machine, versions, leaky_c's configuration, the options and what was skipped."""
-    meta, options = doc["meta"], doc["meta"]["options"]
-    cfg = meta["leaky_c_config"]
-    memory = _bytes(meta["memory_bytes"]) if meta.get("memory_bytes") else "unknown"
-    peers = ", ".join(f"{name} {version}" for name, version in meta["peers"].items() if version)
+    m, options, versions = doc["machine"], doc["options"], doc["versions"]
+    cfg = doc["leaky_c_config"]
+    memory = _bytes(m["memory_bytes"]) if m.get("memory_bytes") else "unknown"
+    caches = ", ".join(f"L{c['level']}{'d' if c['type'] == 'Data' else ''} {_bytes(c['size_bytes'])}"
+                       for c in m["caches"] if c["type"] != "Instruction") or "unknown"
+    peers = ", ".join(f"{name} {version}" for name, version in versions.items()
+                      if version and name not in ("python", "numpy", "leaky_c"))
+    loads = doc["load_average"]
     lines = [
-        f"leaky_c benchmark, {meta['date']}",
-        f"CPU:      {meta['cpu_model']} ({meta['cores']} cores available, {memory} memory); "
-        f"load average {_loads(meta.get('load_average'))} at the start"
-        + (f", {_loads(meta['load_average_end'])} at the end" if meta.get("load_average_end")
-           else ""),
-        f"leaky_c:  backend {cfg['backend']}, target "
-        f"{cfg['active_target'] or '-'}; CPU features {', '.join(cfg['cpu_features']) or '-'}; "
-        f"streaming stores from {_bytes(cfg['stream_threshold_bytes'])} of output",
-        f"versions: Python {meta['python']}, NumPy {meta['numpy']}, leaky_c {meta['leaky_c']}"
-        + (f", {peers}" if peers else ""),
+        f"leaky_c benchmark, {doc['date']}",
+        f"CPU:      {m['cpu_model']} ({m['cores']} cores available; {caches}; {memory} memory); "
+        f"load average {_loads(loads['start'])} at the start"
+        + (f", {_loads(loads['end'])} at the end" if loads.get("end") else ""),
+        f"leaky_c:  backend {cfg['backend']}, target {doc['target'] or '-'}"
+        + (f"; streaming stores from {_bytes(cfg['stream_threshold_bytes'])} of output"
+           if cfg.get("stream_threshold_bytes") else ""),
+        f"versions: Python {versions['python']}, NumPy {versions['numpy']}, "
+        f"leaky_c {versions['leaky_c']}" + (f", {peers}" if peers else ""),
         f"dtypes:   {', '.join(options['dtypes'])};  threads: "
-        f"{', '.join(map(str, options['threads']))} (leaky_c, PyTorch, numexpr set alike;"
-        f" NumPy, numba and NumPy's copy run on 1);  slope {options['slope']}",
+        f"{', '.join(map(str, doc['threads']))} (leaky_c, PyTorch, numexpr and the C copy set "
+        f"alike; NumPy, numba and NumPy's copy run on 1);  slope {options['slope']}",
         f"timing:   best and median of {options['repeat']} interleaved repeats, each "
         f">= {options['min_time']} s; ratio = time / leaky_c's time (> 1: leaky_c is faster); "
         "GB/s = bytes the operation moves / best time",
@@ -137,11 +126,113 @@ def group_lines(rows: list[dict[str, Any]], unavailable: Iterable[str] = ()) -> 
     return [title] + ["  " + line for line in render(headers, table, False)] + notes
 
 
-def groups(results: list[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
-    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+def groups(results: list[dict[str, Any]], section: str = "sweep"
+           ) -> dict[tuple, list[dict[str, Any]]]:
+    """The rows of one section by (dtype, threads, case, n)."""
+    found: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for row in results:
-        groups[(row["dtype"], row["threads"], row["case"], row["n"])].append(row)
-    return groups
+        if row["section"] == section:
+            found[(row["dtype"], row["threads"], row["case"], row["n"])].append(row)
+    return found
+
+
+#: Below the headline: what the numbers mean, then where the details went.
+HEADLINE_LEGEND = (
+    "ratio{torch}: their time / leaky_c's (> 1: leaky_c is faster); copy bound: the time "
+    "to copy the same bytes / leaky_c's (100%: at the bound); best of {repeat} interleaved "
+    "repeats, side by side, every result checked first.")
+HEADLINE_DETAILS = "Every table: --verbose; every timing: {json}"
+
+
+def _fastest_peer(rows: dict[str, dict[str, Any]]) -> Optional[dict[str, Any]]:
+    ok = [row for row in rows.values() if row["role"] == "peer" and row["status"] == "ok"
+          and row["verified"]]
+    return min(ok, key=lambda row: row["best_s"]) if ok else None
+
+
+def _bound_share(rows: dict[str, dict[str, Any]]) -> Optional[float]:
+    """The fastest copy's time / leaky_c's, in % (None if no bound was timed)."""
+    mine = rows.get("leaky_c")
+    bounds = [row["best_s"] for row in rows.values()
+              if row["role"] == "bound" and row["status"] == "ok"]
+    if not bounds or not mine or mine["status"] != "ok":
+        return None
+    return 100.0 * min(bounds) / mine["best_s"]
+
+
+def headline_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per (case, n, threads) of the sweep, float32 first: the headline's content."""
+    found = []
+    for (dtype, threads, case, n), rows in groups(doc["results"]).items():
+        by_impl = {row["impl"]: row for row in rows}
+        mine, fastest, torch = by_impl["leaky_c"], _fastest_peer(by_impl), by_impl.get("torch")
+        found.append({
+            "dtype": dtype, "case": case, "n": n, "threads": threads,
+            "leaky_c_s": mine["best_s"],
+            "fastest_peer": fastest["impl"] if fastest else None,
+            "fastest_peer_ratio": fastest["ratio"] if fastest else None,
+            "torch_ratio": torch["ratio"] if torch and torch["status"] == "ok" else None,
+            "copy_bound_percent": _bound_share(by_impl),
+        })
+    order = {case: i for i, case in enumerate(CASES)}
+    found.sort(key=lambda r: (r["dtype"] != "float32", r["dtype"], order[r["case"]], r["n"],
+                              r["threads"]))
+    return found
+
+
+#: More headline rows than this, and the headline keeps to the default sizes and cases.
+HEADLINE_MAX_ROWS = 30
+
+
+def _one_screen(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Optional[str]]:
+    """The headline's rows, cut to the default sizes and cases if too many; a note if cut."""
+    if len(rows) <= HEADLINE_MAX_ROWS:
+        return rows, None
+    kept = [row for row in rows if row["n"] in DEFAULT_SIZES and row["case"] in DEFAULT_CASES
+            and row["dtype"] == rows[0]["dtype"]]
+    if not kept:
+        return rows, None
+    return kept, (f"(headline: {len(kept)} of {len(rows)} rows, the default sizes and cases; "
+                  "all of them in the tables above)")
+
+
+def headline(doc: dict[str, Any], json_path: Optional[str], markdown: bool = False
+             ) -> list[str]:
+    """The one-screen summary: a title line, the table, and what the numbers mean."""
+    rows, cut = _one_screen(headline_rows(doc))
+    with_torch = any(row["torch_ratio"] is not None for row in rows)
+    body, previous = [], None
+    for row in rows:
+        title = CASES[row["case"]].title if (row["dtype"], row["case"]) != previous else ""
+        if row["dtype"] != "float32" and title:
+            title += f" ({row['dtype']})"
+        previous = (row["dtype"], row["case"])
+        peer = row["fastest_peer"]
+        cells = [title, _size(row["n"]), str(row["threads"]),
+                 _us(row["leaky_c_s"]) if row["leaky_c_s"] else "-",
+                 SHORT_NAMES.get(peer, peer) if peer else "-", _ratio(row["fastest_peer_ratio"])]
+        if with_torch:
+            cells.append(_ratio(row["torch_ratio"]))
+        share = row["copy_bound_percent"]
+        cells.append("-" if share is None else f"{share:.0f}%")
+        body.append(cells)
+    headers = ["case", "n", "thr", "leaky_c us", "fastest other", "ratio"]
+    headers += ["PyTorch"] if with_torch else []
+    headers += ["copy bound"]
+    m, versions = doc["machine"], doc["versions"]
+    torch = f", PyTorch {versions['torch']}" if versions.get("torch") else ", no PyTorch"
+    title = (f"leaky_c {versions['leaky_c']} ({doc['target'] or doc['leaky_c_config']['backend']}"
+             f") on {m['cpu_model']}, {m['cores']} cores{torch}; "
+             f"{', '.join(doc['options']['dtypes'])}, slope {doc['options']['slope']}")
+    skipped = sorted({note for note in doc["unavailable"].values()}
+                     | {row["note"] for row in doc["results"]
+                        if row["impl"] == "bound.nt" and row["status"] != "ok"})
+    legend = HEADLINE_LEGEND.format(repeat=doc["options"]["repeat"],
+                                    torch=", PyTorch" if with_torch else "")
+    details = HEADLINE_DETAILS.format(json=json_path or "not saved (--no-save)")
+    return ([title, ""] + render(headers, body, markdown) + [""]
+            + [f"({note})" for note in skipped] + ([cut] if cut else [])
+            + textwrap.wrap(legend, 110) + [details])
 
 
 def summary(doc: dict[str, Any], markdown: bool) -> list[str]:
@@ -175,79 +266,230 @@ def summary(doc: dict[str, Any], markdown: bool) -> list[str]:
     return [legend] + lines
 
 
+def scaling_lines(doc: dict[str, Any], markdown: bool = False) -> list[str]:
+    """The thread-scaling view: per size, us per call at each thread count, and the speed-up."""
+    found = groups(doc["results"], "scaling")
+    if not found:
+        return []
+    sizes = sorted({n for _, _, _, n in found})
+    counts = sorted({threads for _, threads, _, _ in found})
+    impls = [impl for impl in ("leaky_c", "torch", "bound.nt") if any(
+        row["impl"] == impl and row["status"] == "ok" for rows in found.values() for row in rows)]
+    headers = ["n", "implementation"] + [f"{t}T us" for t in counts] + [
+        f"{counts[-1]}T speed-up"]
+    body = []
+    for n in sizes:
+        for impl in impls:
+            times = {}
+            for t in counts:
+                row = next((r for r in found.get(("float32", t, SCALING_CASE, n), [])
+                            if r["impl"] == impl and r["status"] == "ok"), None)
+                times[t] = row["best_s"] if row else None
+            first, last = times[counts[0]], times[counts[-1]]
+            body.append([_size(n) if impl == impls[0] else "", SHORT_NAMES.get(impl, impl)]
+                        + [_us(times[t]) if times[t] else "-" for t in counts]
+                        + [_ratio(first / last) if first and last else "-"])
+    title = (f"Thread scaling, float32 {CASES[SCALING_CASE].title}: us per call at each "
+             f"thread count (speed-up = {counts[0]}-thread time / {counts[-1]}-thread time)")
+    return [("### " if markdown else "") + title, ""] + render(headers, body, markdown)
+
+
+def extras_lines(doc: dict[str, Any], markdown: bool = False) -> list[str]:
+    """The comparisons beyond the sweep (PReLU, module, 16-bit floats, CNN block)."""
+    if not doc.get("extras"):
+        return []
+    headers = ["case", "peer", "thr", "leaky_c us", "peer us", "peer / leaky_c", "verified"]
+    body = []
+    for r in doc["extras"]:
+        if r.get("status", "ok") == "ok":
+            body.append([r["title"], r["peer"], str(r["threads"]), _us(r["leaky_c_s"]),
+                         _us(r["peer_s"]), _ratio(r["ratio"]), "yes" if r["verified"] else "NO"])
+        else:
+            body.append([r["title"], r["peer"], str(r["threads"]), "-", "-", "-", r["status"]])
+    notes = [f"  {r['title']} ({r['threads']}T): {r['note']}" for r in doc["extras"]
+             if r.get("note")]
+    title = "Beyond the sweep (peer time / leaky_c time; above 1, leaky_c is faster)"
+    return ([("### " if markdown else "") + title, ""] + render(headers, body, markdown)
+            + notes + [f"  {note}" for note in doc.get("extras_notes", [])])
+
+
 def write_json(doc: dict[str, Any], path: str) -> None:
     with open(path, "w") as f:
         json.dump(doc, f, indent=1)
         f.write("\n")
 
 
-def load_json(path: str) -> dict[str, Any]:
-    with open(path) as f:
-        try:
+def load_json(path: str, option: str = "--from-json") -> dict[str, Any]:
+    """A saved run; BenchError (one line) if missing, not JSON, or of another schema version."""
+    try:
+        with open(path) as f:
             doc = json.load(f)
-        except json.JSONDecodeError as exc:
-            raise BenchError(f"--from-json: {path} is not JSON ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
-        raise BenchError(f"--from-json: {path} is not a leaky_c benchmark file (schema {SCHEMA})")
+    except FileNotFoundError:
+        raise BenchError(f"{option}: {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BenchError(f"{option}: {path}: cannot be read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise BenchError(f"{option}: {path} is not JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("schema") not in (SCHEMA, "leaky_c.bench/1"):
+        raise BenchError(f"{option}: {path} is not a leaky_c benchmark file")
+    version = doc.get("schema_version", 1)
+    if version != SCHEMA_VERSION:
+        raise BenchError(f"{option}: {path} has schema version {version}, this leaky_c reads "
+                         f"version {SCHEMA_VERSION}; re-run the benchmark to compare")
     return doc
 
 
+def _compare_key(row: dict[str, Any]) -> tuple:
+    return (row["section"], row["dtype"], row["case"], row["n"], row["threads"], row["impl"])
+
+
+def _compare_name(key: tuple) -> str:
+    section, dtype, case, n, threads, impl = key
+    prefix = "scaling: " if section == "scaling" else ""
+    return (f"{prefix}{dtype} {CASES[case].title}, n = {_size(n)}, {threads}T, "
+            f"{SHORT_NAMES.get(impl, impl)}")
+
+
+def noise_threshold(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """How far B/A may stray from 1 before it counts: twice the larger spread, at least 2%."""
+    spreads = [row.get("spread") or 0.0 for row in (a, b)]
+    return max(2.0 * max(spreads), 0.02)
+
+
+def compare(a_doc: dict[str, Any], b_doc: dict[str, Any], a_name: str, b_name: str,
+            everything: bool = False) -> list[str]:
+    """Per case timed in both runs: A's time, B's, B/A, marked when beyond the noise."""
+    def timed(doc: dict[str, Any]) -> dict[tuple, dict[str, Any]]:
+        return {_compare_key(row): row for row in doc["results"]
+                if row["status"] == "ok" and (everything or row["impl"] == "leaky_c")}
+    a_rows, b_rows = timed(a_doc), timed(b_doc)
+    both = [key for key in a_rows if key in b_rows]
+    body, marked = [], 0
+    for key in both:
+        a, b = a_rows[key], b_rows[key]
+        ratio, limit = b["best_s"] / a["best_s"], noise_threshold(a, b)
+        beyond = abs(math.log(ratio)) > math.log1p(limit)
+        marked += beyond
+        mark = ("slower" if ratio > 1 else "faster") if beyond else ""
+        body.append([_compare_name(key), _us(a["best_s"]), _us(b["best_s"]), f"{ratio:.3f}",
+                     f"{100 * limit:.0f}%", mark])
+    lines = [f"A = {a_name} ({a_doc['date']}, {a_doc['machine']['cpu_model']}, "
+             f"leaky_c {a_doc['versions']['leaky_c']})",
+             f"B = {b_name} ({b_doc['date']}, {b_doc['machine']['cpu_model']}, "
+             f"leaky_c {b_doc['versions']['leaky_c']})", ""]
+    lines += render(["case", "A us", "B us", "B/A", "noise", "beyond noise"], body, False)
+    lines += ["", f"{len(both)} cases in both, {marked} beyond the noise (B/A outside "
+              "1 +- noise, noise = twice the larger median/best - 1 of the two rows, at "
+              "least 2%); " + ("every implementation" if everything
+                               else "leaky_c rows (--verbose: every implementation)")]
+    for name, own, other in ((a_name, a_rows, b_rows), (b_name, b_rows, a_rows)):
+        only = [key for key in own if key not in other]
+        if only:
+            lines.append(f"only in {name} ({len(only)}): "
+                         + "; ".join(_compare_name(key) for key in only))
+    return lines
+
+
 def write_markdown(doc: dict[str, Any], path: str) -> None:
-    lines = ["```", *header_lines(doc), "```", "", *summary(doc, markdown=True)]
+    lines = ["```", *header_lines(doc), "```", "", *headline(doc, None, markdown=True), "",
+             *summary(doc, markdown=True), "", *scaling_lines(doc, markdown=True), "",
+             *extras_lines(doc, markdown=True)]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 
 
-def plot(doc: dict[str, Any], path: str) -> None:
-    """PNG of GB/s against size (log x), one panel per dtype, threads and case."""
+def _pyplot() -> Any:
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         raise BenchError("--plot needs matplotlib: pip install matplotlib "
-                           "(or pip install 'leaky_c[bench]')") from None
+                         "(or pip install 'leaky_c[bench]')") from None
+    return plt
+
+
+#: Line styles in the plots: leaky_c stands out, the copy bound is a black line.
+STYLES = {"leaky_c": dict(color="tab:red", lw=2.4, marker="o", ms=3, zorder=5),
+          "bound.nt": dict(color="black", lw=1.6),
+          "bound.numpy": dict(color="0.5", lw=1.4, ls="--")}
+for _impl, _color in zip([i for i in SHORT_NAMES if i not in STYLES],
+                         ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown",
+                          "tab:olive"]):
+    STYLES[_impl] = dict(color=_color, lw=1.1, marker=".", ms=4)
+LEGEND_NAMES = {"bound.nt": "copy bound (C, same threads)", "bound.numpy": "np.copyto (1 thread)"}
+
+
+def plot(doc: dict[str, Any], path: str) -> None:
+    """PNG: GB/s against size per case and thread count, and the thread-scaling panels."""
+    plt = _pyplot()
     panels: dict[tuple, dict[str, list[tuple[int, float]]]] = defaultdict(lambda: defaultdict(list))
     for row in doc["results"]:
-        if row["status"] == "ok" and row["gbps"]:
-            key = (row["dtype"], row["threads"], row["case"])
-            panels[key][row["impl"]].append((row["n"], row["gbps"]))
-    grid_rows = sorted({(dtype, threads) for dtype, threads, _ in panels})
-    grid_cols = [case for case in CASES if any(key[2] == case for key in panels)]
+        if row["section"] == "sweep" and row["status"] == "ok" and row["gbps"]:
+            panels[(row["dtype"], row["threads"], row["case"])][row["impl"]].append(
+                (row["n"], row["gbps"]))
     if not panels:
         raise BenchError("--plot: nothing was measured, so there is nothing to plot")
-    fig, axes = plt.subplots(len(grid_rows), len(grid_cols), squeeze=False, sharex=True,
-                             figsize=(3.6 * len(grid_cols), 2.9 * len(grid_rows)))
-    styles = {"leaky_c": dict(color="tab:red", lw=2.4, marker="o", ms=3, zorder=5),
-              "bound.nt": dict(color="black", lw=1.6),
-              "bound.numpy": dict(color="0.5", lw=1.4, ls="--")}
-    colors = iter(["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown",
-                   "tab:pink", "tab:olive", "tab:cyan"])
-    for impl in SHORT_NAMES:
-        if impl not in styles:
-            styles[impl] = dict(color=next(colors), lw=1.1, marker=".", ms=4)
-    handles = {}
+    grid_rows = sorted({(dtype, threads) for dtype, threads, _ in panels})
+    grid_cols = [case for case in CASES if any(key[2] == case for key in panels)]
+    scaling = groups(doc["results"], "scaling")
+    extra_row = 1 if scaling else 0
+    ncols = max(len(grid_cols), min(len({key[3] for key in scaling}), 4))
+    fig, axes = plt.subplots(len(grid_rows) + extra_row, ncols, squeeze=False,
+                             figsize=(4.2 * ncols, 3.2 * (len(grid_rows) + extra_row)))
+    handles: dict[str, Any] = {}
     for i, (dtype, threads) in enumerate(grid_rows):
-        for j, case in enumerate(grid_cols):
+        for j in range(ncols):
             ax = axes[i][j]
+            if j >= len(grid_cols):
+                ax.axis("off")
+                continue
+            case = grid_cols[j]
             for impl, points in panels.get((dtype, threads, case), {}).items():
                 points.sort()
-                (line,) = ax.plot(*zip(*points), label=SHORT_NAMES.get(impl, impl),
-                                  **styles.get(impl, {}))
+                (line,) = ax.plot(*zip(*points), label=LEGEND_NAMES.get(impl, SHORT_NAMES[impl]),
+                                  **STYLES.get(impl, {}))
                 handles.setdefault(line.get_label(), line)
             ax.set_xscale("log")
-            ax.set_title(f"{dtype}, {threads}T: {CASES[case].title}", fontsize=9)
+            ax.set_title(f"{dtype}, {threads} thread{'s' if threads > 1 else ''}: "
+                         f"{CASES[case].title}", fontsize=9)
             ax.tick_params(labelsize=8)
             ax.grid(True, which="major", alpha=0.3)
-            if j == 0:
-                ax.set_ylabel("GB/s", fontsize=8)
-            if i == len(grid_rows) - 1:
-                ax.set_xlabel("elements", fontsize=8)
-    order = [SHORT_NAMES[impl] for impl in SHORT_NAMES if SHORT_NAMES[impl] in handles]
-    fig.legend([handles[name] for name in order],
-               [name.replace("NT copy", "copy bound (NT)") for name in order],
-               loc="lower center", ncol=len(order), fontsize=8, frameon=False)
-    fig.suptitle("leaky_c vs peers: bytes moved / time (higher is better)", fontsize=10)
-    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
-    fig.savefig(path, dpi=72)
+            ax.set_ylabel("GB/s (higher is better)", fontsize=8)
+            ax.set_xlabel("elements", fontsize=8)
+    if scaling:
+        _plot_scaling(axes[-1], scaling, ncols, handles)
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(len(handles), 5),
+               fontsize=8, frameon=False)
+    fig.suptitle("leaky_c against its peers and the copy bound: bytes moved / time", fontsize=10)
+    legend_rows = -(-len(handles) // 5)
+    fig.tight_layout(rect=(0, 0.035 * legend_rows + 0.01, 1, 0.97))
+    fig.savefig(path, dpi=80)
     plt.close(fig)
+
+
+def _plot_scaling(axes: Any, scaling: dict[tuple, list[dict[str, Any]]], ncols: int,
+                  handles: dict[str, Any]) -> None:
+    """One panel per size: time per call against the thread count, leaky_c, PyTorch, copy."""
+    series: dict[int, dict[str, list[tuple[int, float]]]] = defaultdict(lambda: defaultdict(list))
+    for (_, threads, _, n), rows in scaling.items():
+        for row in rows:
+            if row["status"] == "ok" and row["impl"] in ("leaky_c", "torch", "bound.nt"):
+                series[n][row["impl"]].append((threads, row["best_s"] * 1e6))
+    sizes = sorted(series)[:ncols]
+    for ax, n in zip(axes, sizes):
+        for impl, points in series[n].items():
+            points.sort()
+            (line,) = ax.plot(*zip(*points), label=LEGEND_NAMES.get(impl, SHORT_NAMES[impl]),
+                              **STYLES[impl])
+            handles.setdefault(line.get_label(), line)
+        counts = sorted({t for points in series[n].values() for t, _ in points})
+        ax.set_xticks(counts)
+        ax.set_yscale("log")  # one slow thread count must not flatten the others
+        ax.grid(True, which="both", alpha=0.3)
+        ax.tick_params(labelsize=8)
+        ax.set_xlabel("threads", fontsize=8)
+        ax.set_ylabel("us per call (lower is better)", fontsize=8)
+        ax.set_title(f"thread scaling, n = {_size(n)}: forward into out=", fontsize=9)
+    for ax in axes[len(sizes):]:
+        ax.axis("off")

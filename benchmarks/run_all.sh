@@ -1,11 +1,11 @@
 #!/bin/sh
 # Regenerate the measurements behind benchmarks/RESULTS.md:
-#   1. the full float32 sweep (10 to 2^28 elements) at 1 thread and all cores,
-#      with the plot benchmarks/results_float32.png;
-#   2. the default sizes for float64 and for float16 (without the comparisons
-#      beyond the sweep, which the float32 run already made).
-# About 25 minutes on the 2-core development machine (np.where on 2^28
-# elements takes ~3 s a call), plus the comparisons beyond the sweep.  Run it
+#   1. --full in float32 (10 to 2^28 elements, every case, the thread scaling,
+#      the comparisons beyond the sweep and the CNN block) at 1 thread and all
+#      cores, with the plot benchmarks/results_float32.png;
+#   2. the default sizes and every case for float64 and for float16.
+# About 30 minutes on the 2-core development machine (np.where on 2^28
+# elements takes ~3 s a call, torch.compile of the CNN block a minute or more).  Run it
 # on a quiet machine: the load average is recorded in each header.
 #
 # Usage: benchmarks/run_all.sh [OUTPUT_DIR]     (default: /tmp/leaky_c_bench)
@@ -27,7 +27,7 @@ bench() {
         > "$out/$name.txt"
 }
 
-bench float32_full --full --dtypes float32 --threads 1 all --plot "$here/results_float32.png"
-bench float64 --dtypes float64 --threads 1 all --no-extras
-bench float16 --dtypes float16 --threads 1 all --no-extras
+bench float32_full --full --min-time 0.1 --dtypes float32 --threads 1 all --plot "$here/results_float32.png"
+bench float64 --dtypes float64 --threads 1 all --cases all
+bench float16 --dtypes float16 --threads 1 all --cases all
 echo "$(date -u +%H:%M:%S) done: $out" >&2

@@ -12,11 +12,17 @@ still gets ``negative_slope`` times its gradient.
 
 It prints, per epoch, the loss and the fraction of dead units in each hidden
 layer (units with no positive output for any sample of the evaluation set,
-which here is the whole training set), and writes into DIR:
+which here is the whole training set).  It also records, per epoch and per
+hidden layer, the norm of the gradient reaching that layer's weights (the
+loss's gradient over the whole training set, Frobenius norm): the seed
+article's claim that Leaky ReLU "improves gradient flow", measured.  It writes
+into DIR:
 
 - ``demo_activation.png``: ReLU and Leaky ReLU and their derivatives on [-5, 2];
 - ``demo_training.png``: loss and dead-unit fraction per epoch, ReLU vs Leaky ReLU;
-- ``demo_summary.json`` and ``demo_summary.md``: the settings and a results table.
+- ``demo_gradients.png``: the gradient norm per hidden layer per epoch (log scale);
+- ``demo_summary.json`` and ``demo_summary.md``: the settings, a results table,
+  and what the run shows and does not show.
 
 Everything is deterministic for a given ``--seed``.  The plots need matplotlib
 (``pip install 'leaky_c[demo]'``); the training does not.
@@ -69,6 +75,8 @@ class History:
     loss: list = field(default_factory=list)
     accuracy: list = field(default_factory=list)
     dead: list = field(default_factory=list)  # per epoch: one fraction per hidden layer
+    #: per epoch: per hidden layer, the norm of the loss's gradient for its weights
+    grad_norm: list = field(default_factory=list)
 
 
 def spirals(samples: int, classes: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -153,6 +161,11 @@ class Network:
         dead = [float((z.max(axis=0) <= 0).mean()) for z in hidden]
         return loss, accuracy, dead
 
+    def gradient_norms(self, inputs: np.ndarray, labels: np.ndarray) -> list[float]:
+        """Per hidden layer: the norm of the loss's gradient for the weights feeding it."""
+        grad_w = self.loss_and_gradients(inputs, labels)[1]
+        return [float(np.linalg.norm(g)) for g in grad_w[:-1]]
+
 
 def train(settings: Settings) -> tuple[History, History]:
     """Train the ReLU and the Leaky ReLU network from the same start; their histories."""
@@ -177,6 +190,7 @@ def train(settings: Settings) -> tuple[History, History]:
             history.loss.append(loss)
             history.accuracy.append(accuracy)
             history.dead.append(dead)
+            history.grad_norm.append(network.gradient_norms(inputs, labels))
         histories.append(history)
     return histories[0], histories[1]
 
@@ -212,13 +226,74 @@ def summary(settings: Settings, relu: History, leaky: History) -> dict[str, Any]
             "dead_at_end": history.dead[-1],
             "final_loss": history.loss[-1],
             "final_accuracy": history.accuracy[-1],
+            "grad_norm_per_epoch": history.grad_norm,
         })
     return {"setting": settings.describe(), "settings": asdict(settings),
             "evaluation_set": "the whole training set", "results": rows}
 
 
+#: What no run of this demo shows, whatever its numbers.
+DOES_NOT_SHOW = (
+    "That Leaky ReLU is better in general. The setting is built to kill units: with hidden "
+    "biases starting at 0 or -0.25 the two train about equally well (2- and 3-hidden-layer "
+    "networks tried).",
+    "That it is always safer: at learning rates of 1-2 Leaky ReLU was sometimes worse, and "
+    "once diverged to NaN (learning rate 1, biases at 0, 3 hidden layers) where ReLU did not.",
+    "Anything beyond one small network on one toy task with plain SGD (no momentum, Adam or "
+    "normalisation). Dead units and gradients are measured on the training set; no held-out "
+    "accuracy is reported.",
+    "That a larger gradient norm is better by itself: it says gradient reaches the layer, not "
+    "that the step it gives is a good one.",
+)
+
+
+def _norms(values: list[float]) -> str:
+    return " / ".join("0" if v == 0 else f"{v:.2g}" for v in values)
+
+
+def gradient_line(relu: History, leaky: History) -> str:
+    """One line: the gradient norm per hidden layer at the start and the end, both runs."""
+    last = len(relu.grad_norm) - 1
+    parts = [f"{_name(h)} {_norms(h.grad_norm[0])} -> {_norms(h.grad_norm[-1])}"
+             for h in (relu, leaky)]
+    return (f"Gradient norm reaching each hidden layer's weights (layers 1-{len(relu.dead[0])}, "
+            f"whole training set), before training -> after epoch {last}: " + "; ".join(parts))
+
+
+def findings(table: dict[str, Any]) -> list[str]:
+    """What this run shows, stated from its own numbers."""
+    relu, leaky = table["results"]
+    found = []
+    for row in (relu, leaky):
+        dead = [f"{100 * a:.0f}% -> {100 * b:.0f}%"
+                for a, b in zip(row["dead_at_start"], row["dead_at_end"])]
+        found.append(f"{row['activation']}: dead units per layer {', '.join(dead)}; final loss "
+                     f"{row['final_loss']:.3f}, training accuracy {100 * row['final_accuracy']:.1f}%.")
+    chance = np.log(table["settings"]["classes"])
+    if abs(relu["final_loss"] - chance) < 0.02 * chance:
+        found.append(f"ReLU ends at the loss of guessing (ln {table['settings']['classes']} = "
+                     f"{chance:.3f}): a fully dead layer passes no gradient back, so nothing "
+                     "below it can learn and its dead units cannot revive.")
+    zero_epochs = [i for i, norms in enumerate(relu["grad_norm_per_epoch"]) if not any(norms)]
+    epochs = len(relu["grad_norm_per_epoch"])
+    if len(zero_epochs) == epochs:
+        found.append("Gradient flow: through ReLU the gradient reaching every hidden layer's "
+                     f"weights is exactly 0 at every one of the {epochs} measurements.")
+    elif zero_epochs:
+        found.append(f"Gradient flow: through ReLU the gradient reaching every hidden layer's "
+                     f"weights is exactly 0 at {len(zero_epochs)} of {epochs} measurements.")
+    leaky_norms = np.array(leaky["grad_norm_per_epoch"])
+    if (leaky_norms > 0).all():
+        found.append("Through Leaky ReLU it is never 0: per layer it ranges over "
+                     + ", ".join(f"{lo:.2g}-{hi:.2g}" for lo, hi in
+                                 zip(leaky_norms.min(axis=0), leaky_norms.max(axis=0)))
+                     + " (layers first to last), the slope's share of the gradient at first, "
+                       "more as units revive.")
+    return found
+
+
 def markdown_table(table: dict[str, Any]) -> str:
-    """The results as a Markdown table the README can quote."""
+    """The results as a Markdown table the README can quote, and what they show and do not."""
     layers = len(table["results"][0]["dead_at_end"])
     header = ("| activation | dead units at start (per layer) | dead units at end (per layer) "
               "| final loss | final training accuracy |")
@@ -229,7 +304,10 @@ def markdown_table(table: dict[str, Any]) -> str:
         lines.append(f"| {row['activation']} | {start} | {end} | {row['final_loss']:.3f} "
                      f"| {100 * row['final_accuracy']:.1f}% |")
     lines += ["", f"Dead unit: no positive output for any of the training samples "
-                  f"({layers} hidden layers, listed first to last)."]
+                  f"({layers} hidden layers, listed first to last).", "",
+              "What this run shows:", ""]
+    lines += [f"- {line}" for line in findings(table)]
+    lines += ["", "What it does not show:", ""] + [f"- {line}" for line in DOES_NOT_SHOW]
     return "\n".join(lines) + "\n"
 
 
@@ -283,6 +361,34 @@ def plot_training(path: str, settings: Settings, relu: History, leaky: History) 
     figure.savefig(path)
 
 
+def plot_gradients(path: str, settings: Settings, relu: History, leaky: History) -> None:
+    """Gradient norm per hidden layer per epoch, log scale; exact zeros said in the legend."""
+    figure = _figure_class()(figsize=(8, 4), dpi=100, layout="constrained")
+    ax = figure.subplots()
+    epochs = np.arange(len(relu.grad_norm))
+    for history, style in ((relu, "-"), (leaky, "--")):
+        norms = np.array(history.grad_norm)
+        for layer in range(norms.shape[1]):
+            values = norms[:, layer]
+            label = f"{_name(history)}, layer {layer + 1}"
+            zeros = int((values == 0).sum())
+            if zeros == len(values):
+                label += ": exactly 0 every epoch (not drawn)"
+            elif zeros:
+                label += f" (0 at {zeros} epochs: gaps)"
+            ax.plot(epochs, np.where(values > 0, values, np.nan), style, color=f"C{layer}",
+                    label=label, marker="." if history is leaky else None)
+    ax.set(yscale="log", xlabel="epoch",
+           ylabel="|| d loss / d W ||  (whole training set)",
+           title="Gradient reaching each hidden layer's weights")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    figure.suptitle(f"ReLU (solid) vs Leaky ReLU {settings.leaky_slope:g} (dashed); hidden "
+                    f"biases shifted to -{settings.bias_shift:g}, seed {settings.seed}",
+                    fontsize=9)
+    figure.savefig(path)
+
+
 def run(settings: Settings, outdir: str) -> dict[str, Any]:
     """Train both networks, print the per-epoch table, write the plots and summary."""
     _figure_class()  # fail before training, not after, when matplotlib is missing
@@ -291,9 +397,11 @@ def run(settings: Settings, outdir: str) -> dict[str, Any]:
     print("A unit is dead when it outputs no positive value for any training sample.\n")
     relu, leaky = train(settings)
     print_epochs(relu, leaky)
+    print("\n" + gradient_line(relu, leaky))
     table = summary(settings, relu, leaky)
     plot_activation(os.path.join(outdir, "demo_activation.png"), settings.leaky_slope)
     plot_training(os.path.join(outdir, "demo_training.png"), settings, relu, leaky)
+    plot_gradients(os.path.join(outdir, "demo_gradients.png"), settings, relu, leaky)
     with open(os.path.join(outdir, "demo_summary.json"), "w") as f:
         json.dump(table, f, indent=2)
         f.write("\n")
@@ -301,8 +409,8 @@ def run(settings: Settings, outdir: str) -> dict[str, Any]:
     with open(os.path.join(outdir, "demo_summary.md"), "w") as f:
         f.write(markdown)
     print("\n" + markdown)
-    print(f"Wrote demo_activation.png, demo_training.png, demo_summary.json and "
-          f"demo_summary.md to {outdir}")
+    print(f"Wrote demo_activation.png, demo_training.png, demo_gradients.png, "
+          f"demo_summary.json and demo_summary.md to {outdir}")
     return table
 
 

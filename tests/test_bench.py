@@ -7,6 +7,7 @@ thresholds: a timed test on a shared machine flakes.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections import defaultdict
@@ -16,17 +17,22 @@ from typing import Any
 import pytest
 
 import leaky_c
+import leaky_c._config
 from leaky_c.__main__ import main
-from leaky_c.benchmarks import peers
+from leaky_c.benchmarks import _bounds_build, cli, extras, peers, report, suite
 
-TINY = ["--min-time", "0.0005", "--repeat", "2", "--no-progress", "--no-extras"]
+TINY = ["--min-time", "0.0005", "--repeat", "2", "--quiet"]
 ROW_KEYS = {
-    "dtype", "n", "case", "op", "mode", "threads", "impl", "family", "label", "role",
+    "section", "dtype", "n", "case", "op", "mode", "threads", "impl", "family", "label", "role",
     "threads_used", "status", "verified", "verification", "note", "bytes_moved", "number",
-    "batch", "times_s", "best_s", "median_s", "gbps", "gbps_median", "ratio", "ratio_median",
+    "batch", "times_s", "best_s", "median_s", "spread", "gbps", "gbps_median", "ratio",
+    "ratio_median",
 }
-META_KEYS = {"date", "cpu_model", "cores", "memory_bytes", "python", "numpy", "leaky_c",
-             "leaky_c_config", "peers", "options", "timer_overhead_s", "implementations"}
+TOP_KEYS = {"schema", "schema_version", "units", "date", "argv", "machine", "load_average",
+            "versions", "target", "leaky_c_config", "threads", "scaling_threads", "options",
+            "timer_overhead_s", "stream_threshold_bytes", "implementations", "unavailable",
+            "notes", "results", "extras"}
+README = Path(__file__).resolve().parents[1] / "benchmarks" / "README.md"
 
 
 def bench(tmp_path: Path, *args: str) -> dict[str, Any]:
@@ -48,11 +54,15 @@ def by_group(doc: dict[str, Any]) -> dict[tuple, dict[str, dict[str, Any]]]:
 def test_schema_and_every_peer_verified(tmp_path: Path) -> None:
     doc = bench(tmp_path, "--sizes", "100,3001", "--dtypes", "float32", "float64", "float16",
                 "--threads", "1")
-    assert doc["schema"] == "leaky_c.bench/1"
-    assert META_KEYS <= doc["meta"].keys()
-    assert doc["meta"]["options"]["dtypes"] == ["float32", "float64", "float16"]
+    assert doc["schema"] == "leaky_c.bench" and doc["schema_version"] == 2
+    assert set(doc) == TOP_KEYS
+    assert doc["options"]["dtypes"] == ["float32", "float64", "float16"]
+    assert doc["threads"] == [1] and doc["target"] == leaky_c._config.config()["active_target"]
+    assert {"cpu_model", "cores", "caches", "memory_bytes"} <= doc["machine"].keys()
+    assert {"leaky_c", "numpy", "torch", "python"} <= doc["versions"].keys()
+    assert doc["versions"]["leaky_c"] == leaky_c.__version__
     groups = by_group(doc)
-    assert len(groups) == 2 * 3 * len(peers.CASES)
+    assert len(groups) == 2 * 3 * len(suite.DEFAULT_CASES)
     for key, rows in groups.items():
         assert next(iter(rows)) == "leaky_c", f"leaky_c is not first in group {key}"
         for impl, row in rows.items():
@@ -64,13 +74,14 @@ def test_schema_and_every_peer_verified(tmp_path: Path) -> None:
                 assert row["verification"] == "bitwise" or (
                     row["dtype"] == "float16" and row["family"] == "numpy"), where
                 assert len(row["times_s"]) == 2 and row["best_s"] == min(row["times_s"])
+                assert row["spread"] == row["median_s"] / row["best_s"] - 1
                 assert row["number"] >= 1 and row["gbps"] > 0 and row["ratio"] > 0
             else:
                 assert row["note"].startswith("skipped: "), where
                 assert row["times_s"] == [] and row["best_s"] is None
         assert rows["leaky_c"]["status"] == "ok" and rows["leaky_c"]["ratio"] == 1.0
         assert rows["bound.numpy"]["status"] == "ok"
-        assert rows["bound.nt"]["status"] == ("ok" if leaky_c.backend == "cffi" else "skipped")
+        assert rows["bound.nt"]["status"] == "ok", rows["bound.nt"]["note"]
         assert rows["numpy.where" if key[2].endswith("alloc") else "numpy.ufuncs"]["verified"]
 
 
@@ -79,10 +90,10 @@ def test_absent_peers_are_skipped_with_a_note(tmp_path: Path, monkeypatch: pytes
     for name in ("numba", "numexpr"):
         monkeypatch.setitem(sys.modules, name, None)  # import now raises ImportError
     doc = bench(tmp_path, "--sizes", "100", "--threads", "1", "2",
-                "--cases", "forward-out", "backward-alloc")
+                "--cases", "forward-out", "backward-alloc", "--verbose")
     assert doc["unavailable"]["numba"] == "skipped: numba not installed"
     assert doc["unavailable"]["numexpr"] == "skipped: numexpr not installed"
-    assert doc["meta"]["peers"]["numba"] is None
+    assert doc["versions"]["numba"] is None
     groups = by_group(doc)
     assert {key[3] for key in groups} == {1, 2}
     for rows in groups.values():
@@ -92,30 +103,154 @@ def test_absent_peers_are_skipped_with_a_note(tmp_path: Path, monkeypatch: pytes
             assert rows[name]["verified"] is False
         assert all(row["verified"] for row in rows.values() if row["status"] == "ok")
     printed = capsys.readouterr().out
-    assert "numba: skipped: numba not installed" in printed
-    assert "leaky_c.leaky_relu(x, a, out=out)" in printed
+    assert "numba: skipped: numba not installed" in printed  # the --verbose header
+    assert "leaky_c.leaky_relu(x, a, out=out)" in printed  # a --verbose per-peer table
 
 
-def test_reports_saved_run_markdown_and_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def headline_table(printed: str) -> list[list[str]]:
+    """The rows of the headline table in printed output (lines that have a size and a %)."""
+    lines = printed.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("case "))
+    end = lines.index("", start)
+    return [line.split() for line in lines[start + 1:end]]
+
+
+def test_default_output_is_the_summary_only_and_names_the_saved_json(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "--min-time", "0.0005", "--repeat", "2", "--sizes", "100", "3000"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""  # not a terminal: no progress bar
+    lines = out.splitlines()
+    assert lines[0].startswith(f"leaky_c {leaky_c.__version__} (")
+    assert len(lines) <= 30
+    rows = headline_table(out)
+    assert len(rows) == 2 * 2 * len(suite.DEFAULT_CASES)  # sizes x threads x cases
+    assert all(row[-1].endswith("%") for row in rows)
+    assert "implementation" not in out  # no per-peer table without --verbose
+    (saved,) = tmp_path.glob("leaky_c-bench-*.json")
+    assert out.splitlines()[-1] == f"Every table: --verbose; every timing: {saved.name}"
+    doc = report.load_json(str(saved))
+    assert {row["n"] for row in doc["results"]} == {100, 3000}
+
+
+def test_headline_picks_the_fastest_verified_peer_and_the_copy_bound() -> None:
+    def row(impl: str, role: str, best: float, ok: bool = True) -> dict[str, Any]:
+        return {"section": "sweep", "dtype": "float32", "threads": 1, "case": "forward-out",
+                "n": 100, "impl": impl, "role": role, "status": "ok", "verified": ok,
+                "best_s": best, "ratio": best / 2.0, "note": None}
+    doc = {"results": [row("leaky_c", "leaky_c", 2.0), row("numpy.where", "peer", 1.0, ok=False),
+                       row("numba", "peer", 3.0), row("torch", "peer", 4.0),
+                       row("bound.nt", "bound", 1.5), row("bound.numpy", "bound", 1.0)]}
+    (line,) = report.headline_rows(doc)
+    assert line["fastest_peer"] == "numba" and line["fastest_peer_ratio"] == 1.5
+    assert line["torch_ratio"] == 2.0
+    assert line["copy_bound_percent"] == 50.0  # the faster copy's time / leaky_c's
+
+
+def test_headline_of_a_long_run_keeps_to_the_default_sizes_and_cases() -> None:
+    def row(case: str, n: int, threads: int) -> dict[str, Any]:
+        return {"dtype": "float32", "case": case, "n": n, "threads": threads}
+    many = [row(case, n, t) for case in peers.CASES for n in (*suite.DEFAULT_SIZES, 10, 3000)
+            for t in (1, 2)]
+    kept, note = report._one_screen(many)
+    assert len(kept) == len(suite.DEFAULT_SIZES) * len(suite.DEFAULT_CASES) * 2
+    assert {(r["case"], r["n"]) for r in kept} == {
+        (case, n) for case in suite.DEFAULT_CASES for n in suite.DEFAULT_SIZES}
+    assert note is not None and f"{len(kept)} of {len(many)} rows" in note
+    few = many[:report.HEADLINE_MAX_ROWS]
+    assert report._one_screen(few) == (few, None)
+
+
+def test_json_fields_are_documented(tmp_path: Path) -> None:
+    doc = bench(tmp_path, "--sizes", "100", "--threads", "1", "--cases", "forward-out")
+    text = README.read_text()
+    for key in sorted(TOP_KEYS | ROW_KEYS | set(doc["machine"]) | set(doc["load_average"])):
+        assert f"`{key}`" in text, f"benchmarks/README.md does not describe {key!r}"
+    assert f"schema_version` is {suite.SCHEMA_VERSION}" in text
+
+
+def test_reports_saved_run_as_markdown(tmp_path: Path) -> None:
     bench(tmp_path, "--sizes", "100", "--threads", "1", "--cases", "forward-alloc",
           "--peers", "numpy", "bounds")
     saved, markdown = str(tmp_path / "bench.json"), tmp_path / "bench.md"
     assert main(["bench", "--from-json", saved, "--markdown", str(markdown)]) == 0
-    assert "### float32, 1 thread: forward, allocating" in markdown.read_text()
-    if "matplotlib" in sys.modules or _importable("matplotlib"):
-        png = tmp_path / "bench.png"
-        assert main(["bench", "--from-json", saved, "--plot", str(png)]) == 0
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = markdown.read_text()
+    assert "### float32, 1 thread: forward, allocating" in text
+    assert "| forward, allocating |" in text  # the headline, as a markdown table
+
+
+def test_plot_draws_throughput_and_scaling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("matplotlib", reason="needs the bench extra: pip install leaky_c[bench]")
+    monkeypatch.setattr(suite, "SCALING_SIZES", (1000, 5000))
+    png = tmp_path / "bench.png"
+    doc = bench(tmp_path, "--sizes", "100", "1000", "--cases", "forward-out", "--scaling", "1", "2",
+                "--peers", "numpy", "torch", "bounds", "--plot", str(png))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    scaling = [row for row in doc["results"] if row["section"] == "scaling"]
+    assert {(row["n"], row["threads"]) for row in scaling} == {
+        (n, t) for n in (1000, 5000) for t in (1, 2)}
+    assert {row["impl"] for row in scaling} <= {"leaky_c", "torch", "bound.nt", "bound.numpy"}
+
+
+def test_plot_without_matplotlib_is_a_one_line_error(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    bench(tmp_path, "--sizes", "100", "--threads", "1", "--cases", "forward-out",
+          "--peers", "bounds")
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     capsys.readouterr()
+    saved = str(tmp_path / "bench.json")
     assert main(["bench", "--from-json", saved, "--plot", str(tmp_path / "no.png")]) == 2
     assert "--plot needs matplotlib" in capsys.readouterr().err
 
 
-def _importable(name: str) -> bool:
-    module, _ = peers.optional_module(name)
-    return module is not None
+def test_scaling_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(suite, "SCALING_SIZES", (2000,))
+    doc = bench(tmp_path, "--sizes", "100", "--threads", "1", "--cases", "forward-out",
+                "--peers", "bounds", "--scaling", "1", "3")
+    assert doc["scaling_threads"] == [1, 3]
+    out = capsys.readouterr().out
+    assert "Thread scaling" in out and "3T speed-up" in out
+
+
+def test_copy_bound_skips_cleanly_without_a_compiler(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_bounds_build, "_loaded", None)
+    monkeypatch.setenv("LEAKY_C_BENCH_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(_bounds_build.shutil, "which", lambda name: None)
+    doc = bench(tmp_path, "--sizes", "100", "--threads", "1", "--cases", "forward-out",
+                "--peers", "bounds")
+    (nt,) = [row for row in doc["results"] if row["impl"] == "bound.nt"]
+    assert nt["status"] == "skipped" and "no C compiler" in nt["note"]
+    assert not (tmp_path / "empty-cache").exists()
+
+
+def test_copy_bound_is_built_once_into_the_cache(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEAKY_C_BENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(_bounds_build, "_loaded", None)
+    module, how = _bounds_build.load()
+    if module is None and "no C compiler" in how:
+        pytest.skip(how)
+    assert module is not None, how
+    assert how.startswith("compiled into") and str(tmp_path) in how
+    monkeypatch.setattr(_bounds_build, "_loaded", None)
+    again, how = _bounds_build.load()
+    assert how.startswith("cached in")
+    import numpy as np
+    a = np.arange(3 << 18, dtype=np.uint8)  # 768 KiB, odd offsets: head, body and tail
+    b, dst = a[::-1].copy(), np.zeros_like(a)
+    ffi, lib = again.ffi, again.lib
+    for stream in (0, 1):
+        for threads in (1, 3):
+            dst[:] = 0
+            lib.bounds_copy2(ffi.from_buffer(a[1:]), ffi.from_buffer(b[1:]),
+                             ffi.from_buffer(dst[3:], require_writable=True), a.size - 3,
+                             stream, threads)
+            assert np.array_equal(dst[3:], a[1:-2] | b[1:-2]) and not dst[:3].any()
 
 
 @pytest.mark.parametrize("args, option", [
@@ -124,28 +259,108 @@ def _importable(name: str) -> bool:
     (["--peers", "jax"], "--peers"),
     (["--sizes", "1e-3"], "--sizes"),
     (["--threads", "0"], "--threads"),
+    (["--scaling", "x"], "--scaling"),
     (["--min-time", "0"], "--min-time"),
 ])
 def test_bad_options_name_the_option(args: list[str], option: str,
                                      capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", *args]) == 2
+    assert main(["bench", "--no-save", *args]) == 2
     assert option in capsys.readouterr().err
 
 
+def saved_run(tmp_path: Path, name: str, *args: str) -> Path:
+    path = tmp_path / name
+    assert main(["bench", *TINY, "--threads", "1", "--cases", "forward-out", "--peers", "bounds",
+                 "--json", str(path), *args]) == 0
+    return path
+
+
+def test_compare_two_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = saved_run(tmp_path, "a.json", "--sizes", "100", "1000")
+    b = saved_run(tmp_path, "b.json", "--sizes", "1000", "5000")
+    for path, scale in ((a, 1.0), (b, 3.0)):  # B's leaky_c three times slower than measured
+        doc = json.loads(path.read_text())
+        for row in doc["results"]:  # a known spread: the verdict must not depend on the noise
+            if row["impl"] == "leaky_c" and row["status"] == "ok":
+                row["best_s"], row["spread"] = row["best_s"] * scale, 0.01
+        path.write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert main(["bench", "--compare", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    (row,) = [line for line in out.splitlines() if "n = 1,000" in line]
+    assert row.split()[-1] == "slower"
+    assert "1 cases in both, 1 beyond the noise" in out
+    assert f"only in {a} (1): float32 forward into out=, n = 100, 1T, leaky_c" in out
+    assert f"only in {b} (1):" in out and "n = 5,000" in out
+
+
+def test_noise_threshold_uses_the_recorded_spread() -> None:
+    assert report.noise_threshold({"spread": 0.10}, {"spread": 0.01}) == 0.2
+    assert report.noise_threshold({"spread": 0.0}, {"spread": None}) == 0.02
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "no such file"),
+    ("{not json", "is not JSON"),
+    ('{"schema": "leaky_c.bench", "schema_version": 1}', "has schema version 1"),
+    ('{"schema": "leaky_c.bench/1"}', "has schema version 1"),
+    ('[1, 2]', "is not a leaky_c benchmark file"),
+])
+def test_compare_errors_are_one_line_exit_2(tmp_path: Path, content: str | None, message: str,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    good = saved_run(tmp_path, "good.json", "--sizes", "100")
+    bad = tmp_path / "bad.json"
+    if content is not None:
+        bad.write_text(content)
+    capsys.readouterr()
+    for pair in ((good, bad), (bad, good)):
+        assert main(["bench", "--compare", *map(str, pair)]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1 and "Traceback" not in err
+        assert err.startswith("leaky_c bench: error: --compare: ") and message in err
+
+
 def test_extras_are_verified_and_saved(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "bench.json"
-    assert main(["bench", "--min-time", "0.0005", "--repeat", "1", "--no-progress", "--sizes",
-                 "100", "--threads", "1", "--cases", "forward-out", "--peers", "bounds",
-                 "--json", str(path)]) == 0
-    doc = json.loads(path.read_text())
-    (result,) = doc["extras"]
-    titles = {row["title"] for row in result["rows"]}
+    doc = bench(tmp_path, "--sizes", "100", "--threads", "1", "--cases", "forward-out",
+                "--peers", "bounds", "--extras", "--repeat", "1")
+    titles = {row["title"] for row in doc["extras"]}
     assert "float16 forward, n = 10^6" in titles
-    assert all(row["verified"] is True for row in result["rows"]), result["rows"]
-    assert all(row["leaky_c_us"] > 0 and row["peer_us"] > 0 for row in result["rows"])
-    torch_installed = any(row["peer"] == "F.prelu" for row in result["rows"])
-    assert torch_installed == (not any("PReLU" in note for note in result["notes"]))
+    assert all(row["verified"] is True for row in doc["extras"]), doc["extras"]
+    assert all(row["leaky_c_s"] > 0 and row["peer_s"] > 0 for row in doc["extras"])
+    assert not any(row["title"].startswith("CNN") for row in doc["extras"])
+    torch_installed = any(row["peer"] == "F.prelu" for row in doc["extras"])
+    assert torch_installed == (peers.optional_module("torch")[0] is not None)
     assert "Beyond the sweep" in capsys.readouterr().out
+
+
+def test_cnn_block_records_a_compile_failure_per_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
+    monkeypatch.setattr(extras, "CNN_SHAPE", (2, 4, 8, 8))
+
+    def broken(module: Any, **kwargs: Any) -> Any:
+        def call(*args: Any) -> Any:
+            raise RuntimeError("backend exploded\nsecond line")
+        return call
+    monkeypatch.setattr(torch, "compile", broken)
+    rows, _ = extras.run(1, 0.0005, 1, cnn=True, others=False)
+    eager, compiled = rows
+    assert eager["title"].endswith("eager") and eager["status"] == "ok" and eager["verified"]
+    assert compiled["status"] == "failed" and compiled["leaky_c_s"] is None
+    assert compiled["note"] == ("leaky_c.torch.LeakyReLU under torch.compile failed: "
+                                "RuntimeError: backend exploded")
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert isinstance(cli._progress(parser.parse_args(["--quiet"]), 3), suite.NoProgress)
+    tqdm = pytest.importorskip("tqdm", reason="needs the bench extra: pip install leaky_c[bench]")
+    bar = cli._progress(parser.parse_args([]), 3)
+    assert isinstance(bar, tqdm.tqdm)
+    bar.close()
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert isinstance(cli._progress(parser.parse_args([]), 3), suite.NoProgress)
 
 
 def test_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None:
@@ -154,6 +369,20 @@ def test_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for option in ("--sizes", "--full", "--dtypes", "--threads", "--cases", "--peers", "--slope",
-                   "--seed", "--min-time", "--repeat", "--json", "--plot", "--markdown",
-                   "--from-json", "--no-progress", "--no-extras"):
+                   "--seed", "--scaling", "--extras", "--cnn", "--min-time", "--repeat",
+                   "--verbose", "--quiet", "--json", "--no-save", "--plot", "--markdown",
+                   "--from-json", "--compare", "--no-progress"):
         assert option in text
+
+
+def test_full_asks_for_everything_and_the_default_for_the_headline() -> None:
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    default = cli.options_from(parser.parse_args([]))
+    assert default.sizes == suite.DEFAULT_SIZES and default.cases == suite.DEFAULT_CASES
+    assert default.scaling_threads == () and default.threads[0] == 1
+    full = cli.options_from(parser.parse_args(["--full"]))
+    assert full.sizes == suite.FULL_SIZES and full.cases == tuple(peers.CASES)
+    assert full.scaling_threads == tuple(range(1, cli.machine.available_cores() + 1))
+    beyond = cli.options_from(parser.parse_args(["--scaling", "1", "2", "8", "--cases", "all"]))
+    assert beyond.scaling_threads == (1, 2, 8) and beyond.cases == tuple(peers.CASES)

@@ -78,6 +78,30 @@ def test_the_default_setting_shows_what_the_readme_says():
     # Leaky ReLU's small gradient revives units and the network learns.
     assert leaky.dead[-1][-1] < 0.9
     assert leaky.loss[-1] < 0.8 * relu.loss[-1]
+    # Gradient flow: the dead last layer passes nothing back through ReLU, at any
+    # epoch; through Leaky ReLU every hidden layer's weights get some, every epoch.
+    assert len(relu.grad_norm) == len(leaky.grad_norm) == demo.Settings().epochs + 1
+    assert all(norm == 0.0 for norms in relu.grad_norm for norm in norms)
+    assert all(norm > 0.0 for norms in leaky.grad_norm for norm in norms)
+    table = demo.summary(demo.Settings(), relu, leaky)
+    shows = "\n".join(demo.findings(table))
+    assert "exactly 0 at every one of the 41 measurements" in shows
+    assert "Through Leaky ReLU it is never 0" in shows
+
+
+def test_gradient_norms_are_those_of_the_weight_gradients():
+    network = tiny_network(0.01)
+    rng = np.random.default_rng(7)
+    inputs, labels = rng.normal(0, 1, (9, 2)), rng.integers(0, 3, 9)
+    _, grad_w, _ = network.loss_and_gradients(inputs, labels)
+    norms = network.gradient_norms(inputs, labels)
+    assert norms == [float(np.sqrt((g ** 2).sum())) for g in grad_w[:2]]  # hidden layers only
+    # A layer dead on every sample blocks ReLU's gradient to its own and earlier weights.
+    network.biases[1][:] = -100.0
+    assert demo.Network(network.weights, network.biases, 0.0).gradient_norms(inputs, labels) \
+        == [0.0, 0.0]
+    assert min(demo.Network(network.weights, network.biases, 0.01)
+               .gradient_norms(inputs, labels)) > 0
 
 
 def png_size(path) -> tuple[int, int]:
@@ -89,6 +113,7 @@ def png_size(path) -> tuple[int, int]:
 
 
 def test_command_line_writes_plots_summary_and_prints_dead_units(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="needs the demo extra: pip install leaky_c[demo]")
     outdir = tmp_path / "out"
     assert main(["demo", "--outdir", str(outdir), "--samples", "150", "--hidden", "8,6",
                  "--epochs", "4", "--seed", "3"]) == 0
@@ -99,7 +124,10 @@ def test_command_line_writes_plots_summary_and_prints_dead_units(tmp_path, capsy
                   if line.split() and line.split()[0].isdigit()]
     assert [int(row[0]) for row in epoch_rows] == list(range(5))
     assert all(len(row) == 7 and row[2].endswith("%") for row in epoch_rows)
-    for name in ("demo_activation.png", "demo_training.png"):
+    gradient_lines = [line for line in printed.splitlines()
+                      if line.startswith("Gradient norm reaching each hidden layer's weights")]
+    assert len(gradient_lines) == 1 and "after epoch 4: ReLU " in gradient_lines[0]
+    for name in ("demo_activation.png", "demo_training.png", "demo_gradients.png"):
         width, height = png_size(outdir / name)
         assert width > 300 and height > 200
     table = json.loads((outdir / "demo_summary.json").read_text())
@@ -108,7 +136,10 @@ def test_command_line_writes_plots_summary_and_prints_dead_units(tmp_path, capsy
     # The printed last epoch and the summary agree.
     for row, offset in zip(table["results"], (1, 4)):
         assert f"{row['final_loss']:.4f}" == epoch_rows[-1][offset]
-    assert "| ReLU |" in (outdir / "demo_summary.md").read_text()
+    assert len(table["results"][0]["grad_norm_per_epoch"]) == 5
+    markdown = (outdir / "demo_summary.md").read_text()
+    assert "| ReLU |" in markdown
+    assert "What this run shows:" in markdown and "What it does not show:" in markdown
 
 
 def test_bad_options_are_named(tmp_path, capsys):

@@ -1,0 +1,89 @@
+"""What the benchmark records about the machine: CPU, cores, caches, memory, load."""
+
+from __future__ import annotations
+
+import os
+import platform
+from functools import lru_cache
+from typing import Any, Optional
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def proc_field(path: str, key: str) -> Optional[str]:
+    """The value of ``key:`` in a /proc file such as /proc/cpuinfo, or None."""
+    try:
+        with open(path) as f:
+            for line in f:
+                name, _, value = line.partition(":")
+                if name.strip() == key:
+                    return value.strip()
+    except OSError:
+        pass
+    return None
+
+
+def _size(text: str) -> int:
+    text = text.strip().upper()
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+    return int(text.rstrip("KMG")) * scale
+
+
+@lru_cache(maxsize=None)
+def caches() -> tuple[dict[str, Any], ...]:
+    """CPU 0's caches from sysfs: level, type and bytes of each (empty if unknown)."""
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    found = []
+    try:
+        for entry in sorted(os.listdir(base)):
+            if not entry.startswith("index"):
+                continue
+
+            def read(name: str, entry: str = entry) -> str:
+                with open(os.path.join(base, entry, name)) as f:
+                    return f.read().strip()
+            found.append({"level": int(read("level")), "type": read("type"),
+                          "size_bytes": _size(read("size"))})
+    except (OSError, ValueError):
+        return ()
+    return tuple(found)
+
+
+def stream_threshold_bytes() -> int:
+    """Outputs of this many bytes or more get non-temporal stores in the C copy bound.
+
+    The largest cache: an output that does not fit in it is written to memory
+    anyway, and a non-temporal store skips reading the line first.  Without
+    sysfs, 32 MiB.
+    """
+    return max((cache["size_bytes"] for cache in caches()), default=32 << 20)
+
+
+def memory_bytes(key: str = "MemTotal") -> Optional[int]:
+    value = proc_field("/proc/meminfo", key)
+    return int(value.split()[0]) * 1024 if value else None
+
+
+def load_average() -> Optional[list[float]]:
+    try:
+        return [round(load, 2) for load in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def describe() -> dict[str, Any]:
+    """The ``machine`` object of the JSON (see benchmarks/README.md)."""
+    return {
+        "cpu_model": proc_field("/proc/cpuinfo", "model name") or platform.processor(),
+        "cores": available_cores(),
+        "logical_cpus": os.cpu_count(),
+        "caches": list(caches()),
+        "memory_bytes": memory_bytes(),
+        "platform": platform.platform(),
+    }
