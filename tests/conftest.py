@@ -32,6 +32,17 @@ def pytest_sessionstart(session):
         assert leaky_c.backend == "numpy"
 
 
+def pytest_collection_modifyitems(config, items):
+    # The bigmem tests need several GB: they are deselected (not skipped, which
+    # would read as a missing dependency) unless LEAKY_C_BIGMEM=1.
+    if os.environ.get("LEAKY_C_BIGMEM") == "1":
+        return
+    big = [item for item in items if item.get_closest_marker("bigmem")]
+    if big:
+        config.hook.pytest_deselected(items=big)
+        items[:] = [item for item in items if not item.get_closest_marker("bigmem")]
+
+
 @pytest.fixture(params=_backend.runnable_targets() or [None])
 def target(request):
     """Run a test once per CPU target this machine can run (once on NumPy)."""
