@@ -7,7 +7,7 @@
  *     vcvtps2ph and NumPy do;
  *   - bfloat16 becomes sign | 0x7fc0, as ml_dtypes does.
  * AVX-512's vcvtneps2bf16 is deliberately not used: it flushes subnormal
- * inputs to zero (checked on this machine: 0x000ae398 -> 0x0000, not 0x000b).
+ * inputs to zero (0x000ae398 becomes 0x0000, not 0x000b).
  */
 #ifndef LEAKY_HALF_H
 #define LEAKY_HALF_H
