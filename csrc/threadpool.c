@@ -107,7 +107,7 @@ static int workers;                      /* started and alive; under busy */
 static lk_mutex busy = LK_MUTEX_INIT;    /* held by the one caller using the pool */
 static lk_mutex sleep_lock = LK_MUTEX_INIT;
 static atomic_int num_threads = 1;
-static atomic_size_t grain_bytes = 1u << 16;
+static atomic_size_t grain_bytes = 1u << 15;  /* Python sets it at import */
 
 /* Wait until s->gen differs from seen; returns the new generation. */
 static unsigned wait_for_work(struct slot *s, unsigned seen)

@@ -26,7 +26,7 @@ from ._validate import integer
 
 #: From this many bytes of output per thread, a second thread pays: measured
 #: with `python tools/grain.py` (benchmarks/RESULTS.md, "Grain").
-DEFAULT_GRAIN_BYTES = 1 << 16
+DEFAULT_GRAIN_BYTES = 1 << 15
 
 
 def _env_int(name: str, default: int, minimum: int) -> int:
