@@ -68,14 +68,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--min-time", type=float, default=0.05)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="skip the 1 GiB cases")
+    parser.add_argument("--big-only", action="store_true", help="only the 1 GiB cases")
     args = parser.parse_args(argv)
     import torch
-    F = torch.nn.functional
     rng = np.random.default_rng(0)
     T, kw = args.threads, dict(min_time=args.min_time, repeat=args.repeat)
     print(f"leaky_c {leaky_c.__version__}, torch {torch.__version__}, {T} threads, "
           f"target {leaky_c._backend.active_target()}, grain {_threads.grain_bytes()} B")
 
+    if not args.big_only:
+        mid_sizes(T, rng, kw)
+    if not args.quick:
+        big(T, rng)
+
+
+def mid_sizes(T: int, rng: np.random.Generator, kw: dict) -> None:
+    import torch
+    F = torch.nn.functional
     with peer_threads(T):
         for dtype, sizes in ((np.float32, (10**5, 3 * 10**5, 10**6, 3 * 10**6, 10**7)),
                              (np.float16, (10**6,))):
@@ -136,8 +145,11 @@ def main(argv: list[str] | None = None) -> None:
                   "torch": lambda: F.leaky_relu(tx, SLOPE)}, **kw)
         line("n=100 allocating forward: leaky_c/torch", t["leaky_c"] / t["torch"], "<= 0.9")
 
-    if args.quick:
-        return
+
+
+def big(T: int, rng: np.random.Generator) -> None:
+    import torch
+    F = torch.nn.functional
     bounds, note = _bounds_build.load()
     n = 1 << 28
     x = rng.standard_normal(n, dtype=np.float32)
@@ -148,7 +160,8 @@ def main(argv: list[str] | None = None) -> None:
         with peer_threads(threads):
             fns = {"leaky_c": lambda: leaky_c.leaky_relu(x, SLOPE, out=out)}
             if bounds is not None:
-                src, dst = bounds.ffi.from_buffer(x), bounds.ffi.from_buffer(out, True)
+                src = bounds.ffi.from_buffer(x)
+                dst = bounds.ffi.from_buffer(out, require_writable=True)
                 fns["copy"] = lambda: bounds.lib.bounds_copy(src, dst, x.nbytes, 1, threads)
             t = best(fns, min_time=0.0, repeat=5)
             if bounds is not None:
