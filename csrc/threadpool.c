@@ -7,6 +7,9 @@
  *     range by filling the slot and bumping the slot's generation; the worker
  *     stores the generation into `done` when its range is finished.  No state
  *     is shared between workers, so a caller can use fewer workers than exist.
+ *   - Whoever claims a range first runs it (`taken`): after its own range the
+ *     caller runs every range no worker has started, so a worker whose core is
+ *     busy elsewhere delays a call by at most the serial time.
  *   - Idle workers spin for LEAKY_SPIN_NS, then sleep on their condition
  *     variable: back-to-back calls find them awake, an idle process uses no CPU.
  *   - One caller at a time: a caller that finds the pool busy (another thread
@@ -20,6 +23,7 @@
  * Windows: the same code on SRW locks and condition variables behind the
  * small shim below.  It is written but not built or tested (no Windows CI).
  */
+#define _POSIX_C_SOURCE 200809L  /* clock_gettime under -std=c11 */
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -94,6 +98,7 @@ struct slot {
     _Alignas(64) atomic_uint gen;  /* bumped by the caller: a new range, or stop */
     atomic_uint done;              /* the generation whose range is finished */
     atomic_int sleeping;           /* the worker waits on cond */
+    atomic_int taken;              /* the range was claimed, by the worker or the caller */
     int stop;                      /* written before gen is bumped */
     leaky_range_fn fn;
     void *ctx;
@@ -142,7 +147,8 @@ static void worker_loop(struct slot *s)
         unsigned g = wait_for_work(s, seen);
         if (s->stop)
             return;
-        s->fn(s->ctx, s->begin, s->end);
+        if (!atomic_exchange(&s->taken, 1))
+            s->fn(s->ctx, s->begin, s->end);
         atomic_store(&s->done, g);
         seen = g;
     }
@@ -174,6 +180,7 @@ static void after_fork_child(void)
         atomic_store(&slots[k].gen, 0u);
         atomic_store(&slots[k].done, 0u);
         atomic_store(&slots[k].sleeping, 0);
+        atomic_store(&slots[k].taken, 1);
     }
     workers = 0;
     lk_unlock(&sleep_lock);
@@ -194,6 +201,7 @@ static int start_workers(int want)
         s->stop = 0;
         atomic_store(&s->gen, 0u);
         atomic_store(&s->done, 0u);
+        atomic_store(&s->taken, 1);
         lk_cond_init(&s->cond);
         if (lk_start(&s->thread, s) != 0)
             break;  /* out of threads: run with those there are */
@@ -249,11 +257,23 @@ void leaky_parallel_for(size_t n, size_t unit_bytes, size_t align, leaky_range_f
         s->ctx = ctx;
         s->begin = begin;
         s->end = n - begin < step ? n : begin + step;
+        atomic_store(&s->taken, 0);
         post(s);
     }
     fn(ctx, 0, step < n ? step : n);
+    /* Ranges no worker has started yet (its core is busy elsewhere, or it is
+     * still waking up) are run here, so a loaded machine costs at most the
+     * serial time; only ranges a worker took are waited for. */
+    unsigned char stolen[LEAKY_MAX_THREADS];
+    for (size_t k = 0; k < used; k++) {
+        stolen[k] = !atomic_exchange(&slots[k].taken, 1);
+        if (stolen[k])
+            slots[k].fn(slots[k].ctx, slots[k].begin, slots[k].end);
+    }
     for (size_t k = 0; k < used; k++) {
         uint64_t start = 0;
+        if (stolen[k])
+            continue;
         for (unsigned spins = 1; atomic_load(&slots[k].done) != atomic_load(&slots[k].gen); spins++) {
             lk_pause();
             if (spins % 64 == 0) {
