@@ -19,13 +19,14 @@ static int always(void) { return 1; }
 #ifdef LEAKY_X86_TARGETS
 static int cpu_avx2(void)
 {
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+    static const int need[] = {LEAKY_FEATURE_AVX2, LEAKY_FEATURE_F16C};
+    return leaky_cpu_has_all(need, 2);
 }
 static int cpu_avx512(void)
 {
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-        && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")
-        && __builtin_cpu_supports("f16c");
+    static const int need[] = {LEAKY_FEATURE_AVX512F, LEAKY_FEATURE_AVX512BW,
+                               LEAKY_FEATURE_AVX512VL, LEAKY_FEATURE_F16C};
+    return leaky_cpu_has_all(need, 4);
 }
 #endif
 
@@ -113,40 +114,4 @@ void leaky_bound_copy2(const unsigned char *a, const unsigned char *b, unsigned 
                        size_t nbytes, int stream)
 {
     leaky_active->copy2(a, b, dst, nbytes, stream);
-}
-
-/* CPU features, for show_config(). */
-static const char *const feature_names[LEAKY_FEATURE_COUNT] = {
-    "SSE2", "AVX2", "FMA", "F16C", "AVX512F", "AVX512BW", "AVX512VL",
-    "AVX512_BF16", "AVX512_FP16", "NEON",
-};
-
-const char *leaky_feature_name(int feature)
-{
-    return (feature >= 0 && feature < LEAKY_FEATURE_COUNT) ? feature_names[feature] : "";
-}
-
-int leaky_cpu_has(int feature)
-{
-    switch (feature) {
-#ifdef LEAKY_X86_TARGETS
-    case LEAKY_FEATURE_SSE2: return __builtin_cpu_supports("sse2");
-    case LEAKY_FEATURE_AVX2: return __builtin_cpu_supports("avx2");
-    case LEAKY_FEATURE_FMA: return __builtin_cpu_supports("fma");
-    case LEAKY_FEATURE_F16C: return __builtin_cpu_supports("f16c");
-    case LEAKY_FEATURE_AVX512F: return __builtin_cpu_supports("avx512f");
-    case LEAKY_FEATURE_AVX512BW: return __builtin_cpu_supports("avx512bw");
-    case LEAKY_FEATURE_AVX512VL: return __builtin_cpu_supports("avx512vl");
-#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 11)
-    case LEAKY_FEATURE_AVX512_BF16: return __builtin_cpu_supports("avx512bf16");
-#endif
-#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
-    case LEAKY_FEATURE_AVX512_FP16: return __builtin_cpu_supports("avx512fp16");
-#endif
-#endif
-#if defined(__aarch64__)
-    case LEAKY_FEATURE_NEON: return 1;
-#endif
-    default: return 0;
-    }
 }

@@ -40,6 +40,7 @@ static void bwd_loop_##SFX(const T *g, const T *x, T *out, size_t n, T a)       
 LEAKY_DEFINE_LOOPS(float, f32)
 LEAKY_DEFINE_LOOPS(double, f64)
 
+#ifdef LEAKY_HAS_STREAM
 /* Elements before p reaches a multiple of `align` bytes (at most n). */
 static size_t leaky_head(const void *p, size_t itemsize, size_t align, size_t n)
 {
@@ -50,7 +51,6 @@ static size_t leaky_head(const void *p, size_t itemsize, size_t align, size_t n)
 
 /* Non-temporal variants: a scalar head until the output is vector aligned,
  * whole vectors written with streaming stores, the tail by the plain loop. */
-#ifdef LEAKY_HAS_STREAM
 #define LEAKY_DEFINE_STREAM(T, SFX)                                             \
 static void fwd_stream_##SFX(const T *x, T *y, size_t n, T a)                   \
 {                                                                               \
@@ -83,7 +83,7 @@ LEAKY_DEFINE_STREAM(double, f64)
 /* In place the lines are already owned by the cache: plain stores are best. */
 #define LEAKY_STREAMS(stream, out, in) ((stream) && (const void *)(out) != (const void *)(in))
 #else
-#define LEAKY_STREAMS(stream, out, in) 0
+#define LEAKY_STREAMS(stream, out, in) ((void)(stream), 0)
 #define fwd_stream_f32(x, y, n, a) ((void)0)
 #define fwd_stream_f64(x, y, n, a) ((void)0)
 #define bwd_stream_f32(g, x, o, n, a) ((void)0)

@@ -84,3 +84,5 @@ int leaky_set_target(int target);
 /* CPU features found at run time (enum leaky_feature), and their names. */
 int leaky_cpu_has(int feature);
 const char *leaky_feature_name(int feature);
+/* 1 if the CPU has every one of count features (csrc/cpu.c). */
+int leaky_cpu_has_all(const int *features, int count);

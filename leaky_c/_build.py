@@ -1,23 +1,44 @@
-"""The cffi builder for leaky_c's C kernels.
+"""The cffi builder for leaky_c's C kernels, and the compiler flags.
 
 setup.py names this file in ``cffi_modules``; cffi runs it as a script at build
 time, so it imports nothing from the package.  The cdef is csrc/leaky_c_api.h,
 read verbatim, so the Python-visible interface and the C agree by construction.
+
+Flags depend on the compiler type (``unix`` and ``mingw32``/``cygwin`` are GCC
+or Clang, ``msvc`` is MSVC), not on ``sys.platform``: setup.py's build_ext
+asks ``compile_args`` once it knows which compiler it has.  Run as a script
+(``python leaky_c/_build.py``, as tools/sanitize.sh does) it builds in place
+with the ``unix`` flags.
 """
 
 import os
-import sys
+import platform
+import struct
 
 from cffi import FFI
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CSRC = os.path.join(ROOT, "csrc")
-SOURCES = ["dispatch.c", "strided.c", "target_baseline.c", "target_avx2.c", "target_avx512.c"]
+SOURCES = ["cpu.c", "dispatch.c", "strided.c", "target_baseline.c", "target_avx2.c",
+           "target_avx512.c"]
+GCC_LIKE = ("unix", "mingw32", "cygwin")
 
 
-def _compile_args():
-    if sys.platform == "win32":
-        return ["/O2"]
+def is_x86(bits):
+    """Whether this interpreter runs on x86 with `bits`-bit pointers."""
+    machine = platform.machine().lower()
+    return (machine in ("x86_64", "amd64", "i386", "i486", "i586", "i686", "x86")
+            and struct.calcsize("P") * 8 == bits)
+
+
+def compile_args(compiler_type):
+    """Flags for every C file, for a distutils compiler type."""
+    if compiler_type == "msvc":
+        # /DLEAKY_X86_TARGETS: kernels.h enables the avx2 and avx512 targets
+        # itself only for GCC and Clang (per-function targets); with MSVC each
+        # target file gets its own /arch instead (source_args).  Unverified:
+        # nothing here has an MSVC.
+        return ["/O2"] + (["/DLEAKY_X86_TARGETS=1"] if is_x86(64) else [])
     # -O3: the vectoriser's full cost model (GCC's -O2 skips loops that need an
     # epilogue).
     # -fno-trapping-math: GCC otherwise assumes an FP multiply may trap, sinks
@@ -25,8 +46,28 @@ def _compile_args():
     # loops stay scalar below AVX-512.  It changes no value (NaN, -0.0 and inf
     # are exactly as before; Python never unmasks FP traps) and is Clang's
     # default anyway.  Never -ffast-math, which does change values.
+    # -Wall -Wextra: the C builds without a warning on GCC and Clang.
+    # 32-bit x86: SSE2 arithmetic, as on x86-64.  x87 would quieten a
+    # signalling NaN gradient that the backward must pass through as stored.
     # LEAKY_C_CFLAGS adds flags, e.g. for the sanitizer build.
-    return ["-O3", "-std=c99", "-fno-trapping-math"] + os.environ.get("LEAKY_C_CFLAGS", "").split()
+    args = ["-O3", "-std=c99", "-fno-trapping-math", "-Wall", "-Wextra"]
+    if is_x86(32):
+        args += ["-msse2", "-mfpmath=sse"]
+    return args + os.environ.get("LEAKY_C_CFLAGS", "").split()
+
+
+def source_args(compiler_type):
+    """Extra flags for single files (relative to the root), for a compiler type."""
+    if compiler_type == "msvc" and is_x86(64):
+        return {"csrc/target_avx2.c": ["/arch:AVX2"], "csrc/target_avx512.c": ["/arch:AVX512"]}
+    return {}
+
+
+def link_args(compiler_type):
+    """Linker flags: LEAKY_C_LDFLAGS (GCC and Clang)."""
+    if compiler_type in GCC_LIKE:
+        return os.environ.get("LEAKY_C_LDFLAGS", "").split()
+    return []
 
 
 with open(os.path.join(CSRC, "leaky_c_api.h")) as header:
@@ -39,8 +80,8 @@ ffibuilder.set_source(
     '#include <stddef.h>\n#include "leaky_c_api.h"',
     sources=[os.path.relpath(os.path.join(CSRC, s), ROOT) for s in SOURCES],
     include_dirs=[CSRC],
-    extra_compile_args=_compile_args(),
-    extra_link_args=os.environ.get("LEAKY_C_LDFLAGS", "").split(),
+    extra_compile_args=compile_args("unix"),
+    extra_link_args=link_args("unix"),
 )
 
 if __name__ == "__main__":
