@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The kernels' C test driver (tests/c/test_kernels.c) with every csrc/ file:
+# built natively with ${CC:-cc} and run on every target this CPU has, then
+# cross-compiled with aarch64-linux-gnu-gcc (static) and run under
+# qemu-aarch64.  The flags are the build's own (leaky_c/_build.py, read with
+# ${PYTHON:-python3}, which needs cffi) plus -Werror.  Installs the Debian
+# packages if absent.  About a minute.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+python="${PYTHON:-python3}"
+need_apt aarch64-linux-gnu-gcc gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+need_apt qemu-aarch64 qemu-user
+
+read -r -a flags <<<"$(cd "$root/leaky_c" && "$python" -c \
+    'import _build; print(" ".join(_build.compile_args("unix")))')"
+flags+=(-Werror -I"$root/csrc")
+sources=("$root"/csrc/*.c "$root/tests/c/test_kernels.c")
+
+echo "== native: $(${CC:-cc} --version | head -1), ${flags[*]}"
+${CC:-cc} "${flags[@]}" "${sources[@]}" -lm -o "$work/test_kernels"
+"$work/test_kernels"
+
+echo "== aarch64: $(aarch64-linux-gnu-gcc --version | head -1), under $(qemu-aarch64 --version | head -1)"
+aarch64-linux-gnu-gcc "${flags[@]}" -static "${sources[@]}" -lm -o "$work/test_kernels_aarch64"
+echo "   NEON: $(aarch64-linux-gnu-gcc "${flags[@]}" -fopt-info-vec-optimized -c \
+    "$root/csrc/target_baseline.c" -o /dev/null 2>&1 | grep -c 'loop vectorized using 16 byte vectors') \
+loops in target_baseline.c vectorised with 16-byte vectors"
+time qemu-aarch64 "$work/test_kernels_aarch64"
