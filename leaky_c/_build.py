@@ -31,8 +31,9 @@ def is_x86(bits):
             and struct.calcsize("P") * 8 == bits)
 
 
-def compile_args(compiler_type):
-    """Flags for every C file, for a distutils compiler type."""
+def compile_args(compiler_type, x86_32=None):
+    """Flags for every C file, for a distutils compiler type (and 32-bit x86:
+    None means this interpreter's machine)."""
     if compiler_type == "msvc":
         # /DLEAKY_X86_TARGETS: kernels.h enables the avx2 and avx512 targets
         # itself only for GCC and Clang (per-function targets); with MSVC each
@@ -51,7 +52,7 @@ def compile_args(compiler_type):
     # signalling NaN gradient that the backward must pass through as stored.
     # LEAKY_C_CFLAGS adds flags, e.g. for the sanitizer build.
     args = ["-O3", "-std=c99", "-fno-trapping-math", "-Wall", "-Wextra"]
-    if is_x86(32):
+    if is_x86(32) if x86_32 is None else x86_32:
         args += ["-msse2", "-mfpmath=sse"]
     return args + os.environ.get("LEAKY_C_CFLAGS", "").split()
 

@@ -16,13 +16,17 @@ copy_tree() {
         | tar -C "$1" -xf -
 }
 
-# need_apt COMMAND PACKAGE...: install the Debian packages unless COMMAND exists.
-need_apt() {
-    local cmd="$1"; shift
-    command -v "$cmd" >/dev/null && return 0
-    echo "== installing $* (for $cmd)"
-    if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+# apt_install PACKAGE...: install Debian packages (as root, or with sudo).
+apt_install() {
+    echo "== installing $*"
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
     $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+# need_apt COMMAND PACKAGE...: install the packages unless COMMAND exists.
+need_apt() {
+    command -v "$1" >/dev/null || { shift; apt_install "$@"; }
 }
 
 # pip_install PYTHON ARGS...: `PYTHON -m pip install -q ARGS`, without the

@@ -81,10 +81,24 @@ static uint16_t ref_f32_to_bf16(float f)
     return (uint16_t)(sign | ref_round(fabs((double)f), 7, -126, 127, 0x7f80));
 }
 
-static float ref_fwd_f32(float x, float a) { return x > 0 ? x : mul_f32(x, a); }
-static double ref_fwd_f64(double x, double a) { return x > 0 ? x : mul_f64(x, a); }
-static float ref_bwd_f32(float g, float x, float a) { return x > 0 ? g : mul_f32(g, a); }
-static double ref_bwd_f64(double g, double x, double a) { return x > 0 ? g : mul_f64(g, a); }
+/* float32 and float64 on their bits: what passes through is never a value in a
+ * floating-point register (x87 would quieten a signalling NaN on the way). */
+static uint32_t ref_fwd_f32(uint32_t x, float a)
+{
+    return bits_f32(x) > 0 ? x : f32_bits(mul_f32(bits_f32(x), a));
+}
+static uint64_t ref_fwd_f64(uint64_t x, double a)
+{
+    return bits_f64(x) > 0 ? x : f64_bits(mul_f64(bits_f64(x), a));
+}
+static uint32_t ref_bwd_f32(uint32_t g, uint32_t x, float a)
+{
+    return bits_f32(x) > 0 ? g : f32_bits(mul_f32(bits_f32(g), a));
+}
+static uint64_t ref_bwd_f64(uint64_t g, uint64_t x, double a)
+{
+    return bits_f64(x) > 0 ? g : f64_bits(mul_f64(bits_f64(g), a));
+}
 
 typedef float (*to_f32_fn)(uint16_t);
 typedef uint16_t (*from_f32_fn)(float);
@@ -207,22 +221,25 @@ static void test_half(const char *name, fwd_h_fn fwd, bwd_h_fn bwd, to_f32_fn to
 
 /* ---- float32 and float64: special values and random patterns -------------- */
 
+/* The bits stored at p, read as a U (never as a floating-point value). */
+#define BITS_AT(U, p) bits_at_##U(p)
+static uint32_t bits_at_uint32_t(const void *p) { uint32_t u; memcpy(&u, p, 4); return u; }
+static uint64_t bits_at_uint64_t(const void *p) { uint64_t u; memcpy(&u, p, 8); return u; }
+
 #define N_RANDOM 256
 #define MAX_LEN 70
 
-#define DEFINE_TEST_FLOAT(T, U, SFX, BITS, FROM_BITS, SPECIALS)                  \
+#define DEFINE_TEST_FLOAT(T, U, SFX, SPECIALS)                                  \
 static void test_##SFX(const char *name, const struct leaky_kernels *k)          \
 {                                                                               \
     const size_t ns = sizeof(SPECIALS) / sizeof(SPECIALS[0]);                   \
     const size_t nv = ns + N_RANDOM, npairs = nv * nv;                          \
-    T *v = xmalloc(nv * sizeof(T));                                             \
+    U *v = xmalloc(nv * sizeof(U));                                             \
     T *g = xmalloc((npairs + 3) * sizeof(T)), *x = xmalloc((npairs + 3) * sizeof(T)); \
     T *y = xmalloc((npairs + 3) * sizeof(T));                                   \
     char what[96];                                                              \
-    for (size_t i = 0; i < ns; i++)                                             \
-        v[i] = FROM_BITS(SPECIALS[i]);                                          \
-    for (size_t i = ns; i < nv; i++)                                            \
-        v[i] = FROM_BITS((U)rng());                                             \
+    for (size_t i = 0; i < nv; i++)                                             \
+        v[i] = i < ns ? SPECIALS[i] : (U)rng();                                 \
     for (size_t s = 0; s < N_SLOPES; s++) {                                     \
         const T a = (T)slopes[s];                                               \
         /* Forward: every value, lengths 0..MAX_LEN at starts 0..3 elements     \
@@ -233,14 +250,14 @@ static void test_##SFX(const char *name, const struct leaky_kernels *k)         
                 for (int stream = 0; stream < 3; stream++) {                    \
                     T *xs = x + off, *ys = stream == 2 ? xs : y + (3 - off);    \
                     for (size_t i = 0; i < n; i++)                              \
-                        xs[i] = v[(i + n * 7 + off) % nv];                      \
+                        memcpy(xs + i, v + (i + n * 7 + off) % nv, sizeof(T));  \
                     k->fwd_##SFX(xs, ys, n, a, stream == 1);                    \
                     for (size_t i = 0; i < n; i++) {                            \
-                        const T in = v[(i + n * 7 + off) % nv];                 \
-                        const U want = BITS(ref_fwd_##SFX(in, a));              \
+                        const U in = v[(i + n * 7 + off) % nv];                 \
+                        const U want = ref_fwd_##SFX(in, a), got = BITS_AT(U, ys + i); \
                         checks++;                                               \
-                        if (BITS(ys[i]) != want)                                \
-                            mismatch(what, i, BITS(in), (U)stream, BITS(ys[i]), want); \
+                        if (got != want)                                        \
+                            mismatch(what, i, in, (U)stream, got, want);        \
                     }                                                           \
                 }                                                               \
         /* Backward: every (gradient, input) pair in one long call, streaming   \
@@ -251,15 +268,16 @@ static void test_##SFX(const char *name, const struct leaky_kernels *k)         
             T *gs = g + off, *xs = x + (3 - off);                               \
             T *out = mode == 2 ? gs : mode == 3 ? xs : y + off;                 \
             for (size_t i = 0; i < npairs; i++) {                               \
-                gs[i] = v[i / nv];                                              \
-                xs[i] = v[i % nv];                                              \
+                memcpy(gs + i, v + i / nv, sizeof(T));                          \
+                memcpy(xs + i, v + i % nv, sizeof(T));                          \
             }                                                                   \
             k->bwd_##SFX(gs, xs, out, npairs, a, mode == 1);                    \
             for (size_t i = 0; i < npairs; i++) {                               \
-                const U want = BITS(ref_bwd_##SFX(v[i / nv], v[i % nv], a));    \
+                const U want = ref_bwd_##SFX(v[i / nv], v[i % nv], a);          \
+                const U got = BITS_AT(U, out + i);                              \
                 checks++;                                                       \
-                if (BITS(out[i]) != want)                                       \
-                    mismatch(what, i, BITS(v[i / nv]), BITS(v[i % nv]), BITS(out[i]), want); \
+                if (got != want)                                                \
+                    mismatch(what, i, v[i / nv], v[i % nv], got, want);         \
             }                                                                   \
         }                                                                       \
     }                                                                           \
@@ -285,8 +303,8 @@ static const uint64_t specials_f64[] = {
     0x400921fb54442d18u, 0xc059000000000000u, 0x3e7ad7f29abcaf48u, 0x36a0000000000000u,
 };
 
-DEFINE_TEST_FLOAT(float, uint32_t, f32, f32_bits, bits_f32, specials_f32)
-DEFINE_TEST_FLOAT(double, uint64_t, f64, f64_bits, bits_f64, specials_f64)
+DEFINE_TEST_FLOAT(float, uint32_t, f32, specials_f32)
+DEFINE_TEST_FLOAT(double, uint64_t, f64, specials_f64)
 
 /* 16-bit special inputs and gradients: zeros, smallest and largest subnormal
  * and normal, one, inf, quiet and signalling NaNs of both signs. */
@@ -301,61 +319,39 @@ static const uint16_t specials_bf16[] = {0x0000, 0x8000, 0x0001, 0x8001, 0x007f,
 
 static const size_t itemsize[] = {4, 8, 2, 2};
 
-/* Element i of a buffer of random bits, as stored. */
+/* The bits of the element at p. */
 static uint64_t load_bits(int dtype, const char *p)
 {
-    uint64_t u = 0;
-    memcpy(&u, p, itemsize[dtype]); /* little- and big-endian alike: compared as stored */
-    return u;
+    uint16_t h;
+    switch (itemsize[dtype]) {
+    case 2: memcpy(&h, p, 2); return h;
+    case 4: return bits_at_uint32_t(p);
+    default: return bits_at_uint64_t(p);
+    }
 }
 
 static uint64_t ref_fwd_bits(int dtype, const char *x, double a)
 {
-    uint64_t r = 0;
     switch (dtype) {
-    case LEAKY_F32: { float v; memcpy(&v, x, 4); v = ref_fwd_f32(v, (float)a); memcpy(&r, &v, 4); break; }
-    case LEAKY_F64: { double v; memcpy(&v, x, 8); v = ref_fwd_f64(v, a); memcpy(&r, &v, 8); break; }
-    default: {
-        uint16_t h;
-        memcpy(&h, x, 2);
-        h = dtype == LEAKY_F16 ? ref_fwd_h(h, (float)a, ref_f16_to_f32, ref_f32_to_f16)
-                               : ref_fwd_h(h, (float)a, ref_bf16_to_f32, ref_f32_to_bf16);
-        memcpy(&r, &h, 2);
+    case LEAKY_F32: return ref_fwd_f32(bits_at_uint32_t(x), (float)a);
+    case LEAKY_F64: return ref_fwd_f64(bits_at_uint64_t(x), a);
+    case LEAKY_F16: return ref_fwd_h((uint16_t)load_bits(dtype, x), (float)a, ref_f16_to_f32, ref_f32_to_f16);
+    default: return ref_fwd_h((uint16_t)load_bits(dtype, x), (float)a, ref_bf16_to_f32, ref_f32_to_bf16);
     }
-    }
-    return r;
 }
 
 static uint64_t ref_bwd_bits(int dtype, const char *g, const char *x, double a)
 {
-    uint64_t r = 0;
     switch (dtype) {
-    case LEAKY_F32: {
-        float gv, xv;
-        memcpy(&gv, g, 4);
-        memcpy(&xv, x, 4);
-        gv = ref_bwd_f32(gv, xv, (float)a);
-        memcpy(&r, &gv, 4);
-        break;
+    case LEAKY_F32: return ref_bwd_f32(bits_at_uint32_t(g), bits_at_uint32_t(x), (float)a);
+    case LEAKY_F64: return ref_bwd_f64(bits_at_uint64_t(g), bits_at_uint64_t(x), a);
+    case LEAKY_F16:
+        return ref_bwd_h((uint16_t)load_bits(dtype, g), (uint16_t)load_bits(dtype, x), (float)a,
+                         ref_f16_to_f32, ref_f32_to_f16);
+    default:
+        return ref_bwd_h((uint16_t)load_bits(dtype, g), (uint16_t)load_bits(dtype, x), (float)a,
+                         ref_bf16_to_f32, ref_f32_to_bf16);
     }
-    case LEAKY_F64: {
-        double gv, xv;
-        memcpy(&gv, g, 8);
-        memcpy(&xv, x, 8);
-        gv = ref_bwd_f64(gv, xv, a);
-        memcpy(&r, &gv, 8);
-        break;
-    }
-    default: {
-        uint16_t gh, xh;
-        memcpy(&gh, g, 2);
-        memcpy(&xh, x, 2);
-        gh = dtype == LEAKY_F16 ? ref_bwd_h(gh, xh, (float)a, ref_f16_to_f32, ref_f32_to_f16)
-                                : ref_bwd_h(gh, xh, (float)a, ref_bf16_to_f32, ref_f32_to_bf16);
-        memcpy(&r, &gh, 2);
-    }
-    }
-    return r;
 }
 
 /* One 2-d layout: shape (rows, cols); each operand's strides in elements, and
