@@ -10,7 +10,7 @@
 #  2. `auditwheel repair` to a manylinux wheel, whose module may have no RPATH
 #     or RUNPATH except $ORIGIN-relative ones (readelf -d);
 #  3. that one wheel installed on each Python of $PYTHONS (pyenv's versions, or
-#     pythonX.Y on PATH) with the test and bfloat16 extras, and the suite run
+#     pythonX.Y on PATH) with the test, bfloat16 and demo extras, and the suite run
 #     from outside the source tree (arguments go to pytest).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -60,6 +60,6 @@ done
 for v in $pythons; do
     py="$(find_python "$v")"
     "$py" -m venv "$work/venv$v"
-    pip_install "$work/venv$v/bin/python" "$repaired[test,bfloat16]"
+    pip_install "$work/venv$v/bin/python" "$repaired[test,bfloat16,demo]"
     run_suite "$work/venv$v/bin/python" "$@"
 done
