@@ -20,7 +20,7 @@ done
 echo "== pip install . with PATH=$work/venv/bin (no compiler)"
 "${nocc[@]}" "$work/venv/bin/python" -m pip install -v "$work/src" >"$work/install.log" 2>&1 \
     || { cat "$work/install.log"; echo "FAIL: the install failed without a compiler"; exit 1; }
-grep -A4 "WARNING: leaky_c's C kernels could not be built" "$work/install.log" | sed 's/^ */   /' \
+grep -A5 "WARNING: leaky_c's C kernels could not be built" "$work/install.log" | sed 's/^ */   /' \
     || { cat "$work/install.log"; echo "FAIL: no warning at install"; exit 1; }
 echo "   pip install: $(tail -1 "$work/install.log")"
 (cd "$work" && "$work/venv/bin/python" - <<'PY'
