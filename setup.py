@@ -28,15 +28,11 @@ sys.path.pop(0)
 REQUIRE_C = os.environ.get("LEAKY_C_REQUIRE_C", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _no_rpath(args):
-    return [a for a in args if not a.startswith(("-Wl,-rpath", "-Wl,-R", "-Wl,--enable-new-dtags"))]
-
-
 class BuildExt(build_ext):
     def build_extensions(self):
         kind = self.compiler.compiler_type
         if kind in _build.GCC_LIKE and getattr(self.compiler, "linker_so", None):
-            self.compiler.linker_so = _no_rpath(self.compiler.linker_so)
+            self.compiler.linker_so = _build.no_rpath(self.compiler.linker_so)
         for ext in self.extensions:
             ext.extra_compile_args = _build.compile_args(kind)
             ext.extra_link_args = _build.link_args(kind)

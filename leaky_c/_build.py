@@ -64,6 +64,12 @@ def source_args(compiler_type):
     return {}
 
 
+def no_rpath(args):
+    """Linker arguments without run-time search paths (the interpreter's
+    LDSHARED names its own lib directory; the module links only libc)."""
+    return [a for a in args if not a.startswith(("-Wl,-rpath", "-Wl,-R", "-Wl,--enable-new-dtags"))]
+
+
 def link_args(compiler_type):
     """Linker flags: LEAKY_C_LDFLAGS (GCC and Clang)."""
     if compiler_type in GCC_LIKE:
@@ -74,16 +80,37 @@ def link_args(compiler_type):
 with open(os.path.join(CSRC, "leaky_c_api.h")) as header:
     API = header.read()
 
-ffibuilder = FFI()
-ffibuilder.cdef(API)
-ffibuilder.set_source(
-    "leaky_c._leaky_c",
-    '#include <stddef.h>\n#include "leaky_c_api.h"',
-    sources=[os.path.relpath(os.path.join(CSRC, s), ROOT) for s in SOURCES],
-    include_dirs=[CSRC],
-    extra_compile_args=compile_args("unix"),
-    extra_link_args=link_args("unix"),
-)
+def make_ffi(root_relative=True):
+    """The FFI with its sources, named relative to the root (setup.py) or absolute."""
+    ffi = FFI()
+    ffi.cdef(API)
+    sources = [os.path.join(CSRC, s) for s in SOURCES]
+    ffi.set_source(
+        "leaky_c._leaky_c",
+        '#include <stddef.h>\n#include "leaky_c_api.h"',
+        sources=[os.path.relpath(s, ROOT) for s in sources] if root_relative else sources,
+        include_dirs=[CSRC],
+        extra_compile_args=compile_args("unix"),
+        extra_link_args=link_args("unix"),
+    )
+    return ffi
+
+
+ffibuilder = make_ffi()
 
 if __name__ == "__main__":
-    ffibuilder.compile(verbose=True)
+    # In place, into leaky_c/, linked like setup.py's build (no_rpath).
+    # Compiled in build/inplace: cffi's setuptools
+    # reads the pyproject.toml of the directory it compiles in, and one older
+    # than 77 (a venv's own) rejects this project's license string.
+    import shutil
+    import sysconfig
+
+    cc, ldshared = sysconfig.get_config_vars("CC", "LDSHARED")
+    if ldshared and "LDSHARED" not in os.environ:  # as distutils does with $CC
+        if os.environ.get("CC") and ldshared.startswith(cc):
+            ldshared = os.environ["CC"] + ldshared[len(cc):]
+        os.environ["LDSHARED"] = " ".join(no_rpath(ldshared.split()))
+    built = make_ffi(root_relative=False).compile(
+        tmpdir=os.path.join(ROOT, "build", "inplace"), verbose=True)
+    shutil.copy(built, os.path.join(ROOT, "leaky_c", os.path.basename(built)))
