@@ -17,7 +17,6 @@ import sysconfig
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
-
 from setuptools.errors import BaseError, CCompilerError
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "leaky_c"))

@@ -80,6 +80,7 @@ def link_args(compiler_type):
 with open(os.path.join(CSRC, "leaky_c_api.h")) as header:
     API = header.read()
 
+
 def make_ffi(root_relative=True):
     """The FFI with its sources, named relative to the root (setup.py) or absolute."""
     ffi = FFI()
@@ -100,9 +101,9 @@ ffibuilder = make_ffi()
 
 if __name__ == "__main__":
     # In place, into leaky_c/, linked like setup.py's build (no_rpath).
-    # Compiled in build/inplace: cffi's setuptools
-    # reads the pyproject.toml of the directory it compiles in, and one older
-    # than 77 (a venv's own) rejects this project's license string.
+    # Compiled in build/inplace: cffi's setuptools reads the pyproject.toml of
+    # the directory it compiles in, and one older than 77 (a venv's own)
+    # rejects this project's license string.
     import shutil
     import sysconfig
 
