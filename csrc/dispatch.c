@@ -108,28 +108,3 @@ int leaky_set_target(int target)
     leaky_active = targets[target].kernels;
     return 0;
 }
-
-int leaky_cpu_has(int feature)
-{
-    switch (feature) {
-#ifdef LEAKY_X86_TARGETS
-    case LEAKY_FEATURE_SSE2: return __builtin_cpu_supports("sse2");
-    case LEAKY_FEATURE_AVX2: return __builtin_cpu_supports("avx2");
-    case LEAKY_FEATURE_FMA: return __builtin_cpu_supports("fma");
-    case LEAKY_FEATURE_F16C: return __builtin_cpu_supports("f16c");
-    case LEAKY_FEATURE_AVX512F: return __builtin_cpu_supports("avx512f");
-    case LEAKY_FEATURE_AVX512BW: return __builtin_cpu_supports("avx512bw");
-    case LEAKY_FEATURE_AVX512VL: return __builtin_cpu_supports("avx512vl");
-#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 11)
-    case LEAKY_FEATURE_AVX512_BF16: return __builtin_cpu_supports("avx512bf16");
-#endif
-#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
-    case LEAKY_FEATURE_AVX512_FP16: return __builtin_cpu_supports("avx512fp16");
-#endif
-#endif
-#if defined(__aarch64__)
-    case LEAKY_FEATURE_NEON: return 1;
-#endif
-    default: return 0;
-    }
-}

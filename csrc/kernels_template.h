@@ -86,7 +86,7 @@ LEAKY_DEFINE_STREAM(double, f64)
 /* In place the lines are already owned by the cache: plain stores are best. */
 #define LEAKY_STREAMS(stream, out, in) ((stream) && (const void *)(out) != (const void *)(in))
 #else
-#define LEAKY_STREAMS(stream, out, in) 0
+#define LEAKY_STREAMS(stream, out, in) ((void)(stream), 0)
 #define fwd_stream_f32(x, y, n, a) ((void)0)
 #define fwd_stream_f64(x, y, n, a) ((void)0)
 #define bwd_stream_f32(g, x, o, n, a) ((void)0)
