@@ -23,7 +23,8 @@ summation tolerance).  Each call takes one of three paths, counted in
     the operator.
 ``"torch"``
     What leaky_c cannot serve runs PyTorch's own op, with a ``RuntimeWarning``
-    naming the reason once per reason (at trace time under compile): devices
+    naming the reason once per reason (under compile or export no warning,
+    which would break the graph: PyTorch's op shows in the graph): devices
     other than CPU, other dtypes (integers get PyTorch's error), sparse
     layouts, ``torch.func`` transforms, forward-mode AD, in-place calls on
     tensors PyTorch would refuse to write (overlapping memory, inference
@@ -89,10 +90,11 @@ def use_direct_path(enabled: bool) -> None:
 
 def _unserved(tensors: tuple) -> Optional[str]:
     """Why leaky_c cannot serve these tensors (None if it can)."""
-    if _functorch_active():
-        return "a torch.func transform (vmap, grad, ...) is active"
-    if _forward_ad._current_level >= 0:
-        return "forward-mode AD is active"
+    if not _is_compiling():  # (dynamo would put these calls in the graph)
+        if _functorch_active():
+            return "a torch.func transform (vmap, grad, ...) is active"
+        if _forward_ad._current_level >= 0:
+            return "forward-mode AD is active"
     for t in tensors:
         if t.device.type not in ("cpu", "meta"):
             return f"device {t.device.type!r} (leaky_c runs on the CPU)"
@@ -122,16 +124,18 @@ def _count(function: str, path: str) -> None:
 
 
 def _fallback(function: str, reason: str) -> None:
-    """Count a call that runs PyTorch's own op, and say so once per reason."""
-    message = (f"leaky_c.torch.{function}: {reason}; running PyTorch's own op instead "
-               "(see leaky_c.torch.path_counts)")
-    if _is_compiling():  # at trace time, once per compilation
-        warnings.warn(message, RuntimeWarning, stacklevel=3)
+    """Count a call that runs PyTorch's own op, and say so once per reason.
+
+    Not while compiling: a warning would break the graph (dynamo cannot trace
+    ``warnings.warn``), and there PyTorch's op is visible in the graph itself.
+    """
+    if _is_compiling():
         return
     path_counts[function, "torch"] += 1
     if (function, reason) not in _warned:
         _warned.add((function, reason))
-        warnings.warn(message, RuntimeWarning, stacklevel=3)
+        warnings.warn(f"leaky_c.torch.{function}: {reason}; running PyTorch's own op instead "
+                      "(see leaky_c.torch.path_counts)", RuntimeWarning, stacklevel=3)
 
 
 def _writable_in_place(tensor: Tensor) -> Optional[str]:
