@@ -90,8 +90,8 @@ def new_like(x: Tensor) -> Tensor:
     with ``THP_MEM_ALLOC_ENABLE=1``.  The advice changes no value.
     """
     out = torch.empty_like(x)
-    nbytes = out.untyped_storage().nbytes()
-    if nbytes >= HUGEPAGE_BYTES and _madvise is not None and out.device.type == "cpu":
+    nbytes = out.nbytes  # empty_like's result is dense: its storage holds exactly this
+    if nbytes >= HUGEPAGE_BYTES and _madvise is not None and out.is_cpu:
         address = out.data_ptr()
         start = -(-address // _PAGE) * _PAGE
         _madvise(start, (address + nbytes - start) // _PAGE * _PAGE, _MADV_HUGEPAGE)
