@@ -295,18 +295,20 @@ def _prelu_backward_grad(ctx: Any, grad_grad_input: Optional[Tensor],
     grad_input = where(x > 0, g, w * g) and grad_weight = sum over x <= 0 of x * g.
     """
     grad_output, x, weight = ctx.saved_tensors
-    negative = x <= 0
-    w = _channel_view(weight, x)
+    positive = x > 0  # the forward's select: x > 0 ? x : w * x
     zero = x.new_zeros(())
-    dims = [d for d in range(x.dim()) if weight.numel() == 1 or d != 1]
-    d_grad = torch.where(negative, w * grad_grad_input, grad_grad_input)
-    d_weight = torch.where(negative, grad_output * grad_grad_input, zero).sum(dims)
-    d_x = None
+    d_grad = d_x = d_weight = None
+    if grad_grad_input is not None:
+        dims = [d for d in range(x.dim()) if weight.numel() == 1 or d != 1]
+        d_grad = torch.where(positive, grad_grad_input, _channel_view(weight, x) * grad_grad_input)
+        d_weight = torch.where(positive, zero, grad_output * grad_grad_input).sum(dims)
+        d_weight = d_weight.reshape(weight.shape)
     if grad_grad_weight is not None:
         ggw = _channel_view(grad_grad_weight, x)
-        d_grad = d_grad + torch.where(negative, x * ggw, zero)
-        d_x = torch.where(negative, grad_output * ggw, zero)
-    return d_grad, d_x, d_weight.reshape(weight.shape)
+        from_weight = torch.where(positive, zero, x * ggw)
+        d_grad = from_weight if d_grad is None else d_grad + from_weight
+        d_x = torch.where(positive, zero, grad_output * ggw)
+    return d_grad, d_x, d_weight
 
 
 def _prelu_backward_setup(ctx: Any, inputs: tuple, output: tuple) -> None:

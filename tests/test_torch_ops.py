@@ -215,3 +215,19 @@ def test_op_path_equals_direct_path_and_torch(dtype, op_path, paths):
 def test_use_direct_path_takes_a_bool():
     with pytest.raises(TypeError, match="enabled"):
         lt.use_direct_path(1)
+
+
+def test_op_path_inplace_errors_follow_torch(op_path, paths):
+    def negative_slope_backward(leaky_relu):
+        x = torch.randn(6, dtype=torch.float64, requires_grad=True)
+        leaky_relu(x * 1, -0.5, inplace=True).sum().backward()
+
+    def leaf(leaky_relu):
+        leaky_relu(torch.randn(3, requires_grad=True), 0.1, inplace=True)
+    for run in (negative_slope_backward, leaf):
+        with pytest.raises(RuntimeError) as want:
+            run(F.leaky_relu)
+        with pytest.raises(RuntimeError) as got:
+            run(lt.leaky_relu)
+        assert str(want.value).startswith(str(got.value)), run.__name__
+    assert paths == {("leaky_relu", "op"): 2}
