@@ -231,3 +231,29 @@ def test_op_path_inplace_errors_follow_torch(op_path, paths):
             run(lt.leaky_relu)
         assert str(want.value).startswith(str(got.value)), run.__name__
     assert paths == {("leaky_relu", "op"): 2}
+
+
+@pytest.mark.parametrize("through_api", [False, True], ids=["C-directly", "leaky_c-API"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_small_tensors_call_the_c_directly_with_the_same_bits(dtype, through_api, monkeypatch):
+    from leaky_c import _torch_ops
+    if through_api:
+        monkeypatch.setattr(_torch_ops, "SMALL_BYTES", 0)
+    api_calls = []
+    for name in ("leaky_relu", "leaky_relu_backward"):
+        def call(*args, _original=getattr(leaky_c, name), _name=name, **kwargs):
+            api_calls.append(_name)
+            return _original(*args, **kwargs)
+        monkeypatch.setattr(leaky_c, name, call)
+    x = sample(dtype, True, True)
+    grad = sample(dtype, True, False, seed=1)
+    for slope, inplace in [(0.1, False), (-0.5, False), (0.2, True)]:
+        x_ours, x_theirs = x.detach().clone(), x.detach().clone()
+        x_ours.requires_grad_(True)
+        x_theirs.requires_grad_(True)
+        got = lt.leaky_relu(x_ours * 1, slope, inplace)
+        want = F.leaky_relu(x_theirs * 1, slope, inplace)
+        assert_same(got, want)
+        assert_same(torch.autograd.grad(got, x_ours, grad)[0],
+                    torch.autograd.grad(want, x_theirs, grad)[0])
+    assert api_calls == (["leaky_relu", "leaky_relu_backward"] * 3 if through_api else [])

@@ -32,18 +32,28 @@ def assert_same(got: torch.Tensor, want: torch.Tensor, context: str = "") -> Non
 
 
 def spy_on(monkeypatch, *names: str) -> list:
-    """Record, by name, each call into these leaky_c functions (to tell leaky_c from torch).
+    """Record, by name, each run of these leaky_c kernels (to tell leaky_c from torch).
 
-    A call with ``from_output=True`` is recorded as ``name(from_output)``.
+    ``leaky_relu`` and ``leaky_relu_backward`` are the functions of
+    leaky_c._torch_ops that run them (small contiguous tensors call the C
+    directly, others go through leaky_c's API); ``prelu`` and ``prelu_backward``
+    are leaky_c's own.  A backward with ``from_output`` is recorded as
+    ``leaky_relu_backward(from_output)``.
     """
+    from leaky_c import _torch_ops
+    targets = {"leaky_relu": (_torch_ops, "leaky_relu_into"),
+               "leaky_relu_backward": (_torch_ops, "leaky_relu_backward_new"),
+               "prelu": (leaky_c, "prelu"), "prelu_backward": (leaky_c, "prelu_backward")}
     calls = []
     for name in names:
-        original = getattr(leaky_c, name)
+        module, attribute = targets[name]
+        original = getattr(module, attribute)
 
         def spy(*args, _original=original, _name=name, **kwargs):
-            calls.append(f"{_name}(from_output)" if kwargs.get("from_output") else _name)
+            from_output = _name == "leaky_relu_backward" and args[3]
+            calls.append(f"{_name}(from_output)" if from_output else _name)
             return _original(*args, **kwargs)
-        monkeypatch.setattr(leaky_c, name, spy)
+        monkeypatch.setattr(module, attribute, spy)
     return calls
 
 
