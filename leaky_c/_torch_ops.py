@@ -15,14 +15,16 @@ dispatches (fake tensors, tensor subclasses, dispatch modes):
 ``leaky_c::prelu_backward(Tensor grad_output, Tensor x, Tensor weight) -> (Tensor, Tensor)``
     Its own backward is composed of differentiable aten ops.
 
-Every operator has a CPU kernel (leaky_c's C through NumPy views of the
-tensors' storage: no copies but for a negative-bit tensor, which is resolved
-first, and PReLU on an input that is not dense), a fake kernel giving the same
+Every operator has a CPU kernel (leaky_c's C on the data pointers of small
+contiguous tensors, else through leaky_c's API on NumPy views of the tensors'
+storage: no copies but for a negative-bit tensor, which is resolved first, and
+PReLU on an input that is not dense), a fake kernel giving the same
 shape, dtype and strides, and an autograd formula where it is functional.
 Output layouts: ``torch.empty_like`` (what eager PyTorch gives for elementwise
 ops: a dense input's strides are kept, so channels_last stays channels_last).
 
-The ``*_into`` functions are the kernels on plain CPU tensors, shared by the
+``leaky_relu_into``, ``leaky_relu_backward_new``, ``prelu_new`` and
+``prelu_backward_new`` are the kernels on plain CPU tensors, shared by the
 operators and the direct eager path in ``leaky_c.torch``.
 """
 

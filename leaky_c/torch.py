@@ -11,8 +11,9 @@ summation tolerance).  Each call takes one of three paths, counted in
 ``"direct"``
     Eager calls on plain CPU tensors of float32, float64, float16 or bfloat16
     (bfloat16 needs ml_dtypes) with no dispatch or torch-function mode
-    active: leaky_c's C kernels on NumPy views of the tensors' storage, no
-    copies, autograd through ``torch.autograd.Function``.  The fastest path.
+    active: leaky_c's C kernels on the tensors' memory (their data pointers
+    when small and contiguous, else NumPy views), no copies, autograd through
+    ``torch.autograd.Function``.  The fastest path.
 ``"op"``
     Everything else leaky_c can serve runs the custom operators
     ``torch.ops.leaky_c.*`` (``leaky_c._torch_ops``), which have fake kernels
