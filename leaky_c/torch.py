@@ -218,7 +218,11 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
         _fallback("leaky_relu", reason)
         return torch.nn.functional.leaky_relu(input, slope, inplace=inplace)
     needs_grad = input.requires_grad and _grad_enabled()
-    if _direct((input,)) and not (inplace and input.is_neg()):
+    # In place, the operator path's copy_ checks what autograd forbids (a leaf, or a
+    # view of one, that requires grad) before anything is written; the direct path
+    # would only find out after writing.
+    if _direct((input,)) and not (inplace and (input.is_neg() or needs_grad and (
+            input.is_leaf or input._is_view() and input._base.is_leaf))):
         path_counts[_LEAKY_RELU_DIRECT] += 1
         if needs_grad:
             return _LeakyReLU.apply(input, slope, inplace)

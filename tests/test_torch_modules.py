@@ -139,12 +139,17 @@ def test_inplace_negative_slope_follows_torch():
                 torch.nn.functional.leaky_relu(x.clone(), -0.5, inplace=True))
 
 
-def test_inplace_on_a_leaf_that_requires_grad_raises_like_torch():
-    x = torch.randn(3, requires_grad=True)
-    want_type, _ = torch_error(lambda: torch.nn.functional.leaky_relu(x, 0.1, inplace=True))
-    got_type, got_message = torch_error(lambda: lt.leaky_relu(x, 0.1, inplace=True))
-    assert got_type is want_type
-    assert "leaf" in got_message
+@pytest.mark.parametrize("view", [False, True], ids=["leaf", "view-of-leaf"])
+def test_inplace_on_a_leaf_that_requires_grad_raises_like_torch_and_writes_nothing(view):
+    def run(leaky_relu):
+        leaf = torch.tensor([-1.0, 2.0, -3.0], requires_grad=True)
+        before = leaf.detach().clone()
+        error = torch_error(lambda: leaky_relu(leaf[:2] if view else leaf, 0.1, inplace=True))
+        assert_same(leaf, before)
+        return error
+    want_type, want_message = run(torch.nn.functional.leaky_relu)
+    assert run(lt.leaky_relu) == (want_type, want_message)
+    assert "leaf" in want_message
 
 
 def test_inplace_without_grad_still_invalidates_saved_tensors():
