@@ -220,27 +220,31 @@ def _untyped(arr: np.ndarray) -> np.ndarray:
 
 @torch.library.custom_op("leaky_c::leaky_relu", mutates_args=(), device_types="cpu")
 def leaky_relu_op(x: Tensor, negative_slope: float, save_output: bool = False) -> Tensor:
+    check_dtypes(x=x)
     return leaky_relu_into(x, negative_slope, new_like(x))
 
 
 @leaky_relu_op.register_fake
 def _(x: Tensor, negative_slope: float, save_output: bool = False) -> Tensor:
+    check_dtypes(x=x)
     return torch.empty_like(x)
 
 
 @torch.library.custom_op("leaky_c::leaky_relu_", mutates_args=("x",), device_types="cpu")
 def leaky_relu_inplace_op(x: Tensor, negative_slope: float) -> None:
+    check_dtypes(x=x)
     leaky_relu_into(x, negative_slope, x)
 
 
 @leaky_relu_inplace_op.register_fake
 def _(x: Tensor, negative_slope: float) -> None:
-    return None
+    check_dtypes(x=x)
 
 
 @torch.library.custom_op("leaky_c::leaky_relu_backward", mutates_args=(), device_types="cpu")
 def leaky_relu_backward_op(grad_output: Tensor, saved: Tensor, negative_slope: float,
                            from_output: bool) -> Tensor:
+    check_backward_args(grad_output, saved, negative_slope, from_output)
     return leaky_relu_backward_new(grad_output, saved, negative_slope, from_output)
 
 
@@ -252,13 +256,43 @@ def _(grad_output: Tensor, saved: Tensor, negative_slope: float, from_output: bo
 
 def check_backward_args(grad_output: Tensor, saved: Tensor, negative_slope: float,
                         from_output: bool) -> None:
-    """What leaky_c.leaky_relu_backward checks, for fake tensors (it never sees them)."""
-    if grad_output.shape != saved.shape or grad_output.dtype != saved.dtype:
-        raise ValueError(f"grad_output ({grad_output.dtype}, {tuple(grad_output.shape)}) and "
-                         f"saved ({saved.dtype}, {tuple(saved.shape)}) must have the same "
-                         "dtype and shape")
+    """What leaky_c.leaky_relu_backward checks, also for fake tensors (it never sees them)."""
+    check_dtypes(grad_output=grad_output, saved=saved)
+    _check_pair(grad_output, saved, "saved")
     if from_output and negative_slope < 0:
         raise ValueError(f"from_output=True needs negative_slope >= 0, got {negative_slope!r}")
+
+
+def check_dtypes(**tensors: Tensor) -> None:
+    """TypeError naming the first tensor whose dtype leaky_c does not serve."""
+    for name, t in tensors.items():
+        if t.dtype not in SERVED_DTYPES:
+            raise TypeError(f"{name} has dtype {t.dtype}; the leaky_c operators take "
+                            f"{', '.join(sorted(str(d) for d in SERVED_DTYPES))}")
+
+
+def check_prelu_args(x: Tensor, weight: Tensor, grad_output: Optional[Tensor] = None) -> None:
+    """PReLU's arguments as the kernels take them: one dtype, one slope or one per channel."""
+    check_dtypes(x=x, weight=weight)
+    if weight.dtype != x.dtype:
+        raise TypeError(f"weight has dtype {weight.dtype} but x has dtype {x.dtype}; "
+                        "they must match")
+    if weight.dim() > 1 or weight.numel() != 1 and (
+            x.dim() < 2 or weight.numel() != x.shape[1]):
+        raise ValueError(f"weight has shape {tuple(weight.shape)}, expected one slope or one "
+                         f"per channel of x (dimension 1 of shape {tuple(x.shape)})")
+    if grad_output is not None:
+        _check_pair(grad_output, x, "x")
+
+
+def _check_pair(grad_output: Tensor, other: Tensor, name: str) -> None:
+    """grad_output has the dtype (TypeError) and shape (ValueError) of the other tensor."""
+    if grad_output.dtype != other.dtype:
+        raise TypeError(f"grad_output has dtype {grad_output.dtype} but {name} has dtype "
+                        f"{other.dtype}; they must match")
+    if grad_output.shape != other.shape:
+        raise ValueError(f"grad_output has shape {tuple(grad_output.shape)} but {name} has "
+                         f"shape {tuple(other.shape)}; they must match")
 
 
 def _leaky_relu_setup(ctx: Any, inputs: tuple, output: Tensor) -> None:
@@ -294,21 +328,25 @@ leaky_relu_backward_op.register_autograd(_backward_grad, setup_context=_backward
 
 @torch.library.custom_op("leaky_c::prelu", mutates_args=(), device_types="cpu")
 def prelu_op(x: Tensor, weight: Tensor) -> Tensor:
+    check_prelu_args(x, weight)
     return prelu_new(x, weight)
 
 
 @prelu_op.register_fake
 def _(x: Tensor, weight: Tensor) -> Tensor:
+    check_prelu_args(x, weight)
     return _prelu_output(x, torch.empty_like)
 
 
 @torch.library.custom_op("leaky_c::prelu_backward", mutates_args=(), device_types="cpu")
 def prelu_backward_op(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
+    check_prelu_args(x, weight, grad_output)
     return prelu_backward_new(grad_output, x, weight)
 
 
 @prelu_backward_op.register_fake
 def _(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
+    check_prelu_args(x, weight, grad_output)
     return (_prelu_output(x, torch.empty_like),
             torch.empty_like(weight, memory_format=torch.contiguous_format))
 

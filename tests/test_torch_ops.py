@@ -64,16 +64,34 @@ def test_opcheck(dtype, contiguous, requires_grad):
         torch.library.opcheck(op, args)
 
 
-def test_the_fake_kernel_checks_like_the_cpu_kernel():
-    grad, x = torch.ones(3), torch.ones(3)
-    with pytest.raises(ValueError, match="negative_slope"):
-        OPS.leaky_relu_backward(grad, x, -0.5, True)
+BAD_CALLS = [
+    (TypeError, "x has dtype torch.int64", lambda t: OPS.leaky_relu(t(torch.arange(3)), 0.1)),
+    (TypeError, "x has dtype torch.int64", lambda t: OPS.leaky_relu_(t(torch.arange(3)), 0.1)),
+    (ValueError, "negative_slope", lambda t: OPS.leaky_relu_backward(
+        t(torch.ones(3)), t(torch.ones(3)), -0.5, True)),
+    (ValueError, "grad_output has shape", lambda t: OPS.leaky_relu_backward(
+        t(torch.ones(2)), t(torch.ones(3)), 0.1, False)),
+    (TypeError, "grad_output has dtype", lambda t: OPS.leaky_relu_backward(
+        t(torch.ones(3, dtype=torch.float64)), t(torch.ones(3)), 0.1, False)),
+    (ValueError, "weight has shape", lambda t: OPS.prelu(t(torch.ones(2, 3)), t(torch.ones(2)))),
+    (TypeError, "weight has dtype", lambda t: OPS.prelu(
+        t(torch.ones(2, 3)), t(torch.ones(3, dtype=torch.float64)))),
+    (ValueError, "grad_output has shape", lambda t: OPS.prelu_backward(
+        t(torch.ones(2, 4)), t(torch.ones(2, 3)), t(torch.ones(3)))),
+]
+
+
+@pytest.mark.parametrize("fake", [False, True], ids=["cpu-kernel", "fake-kernel"])
+@pytest.mark.parametrize("error, match, call", BAD_CALLS, ids=[b[1] for b in BAD_CALLS])
+def test_bad_operator_arguments_are_named(error, match, call, fake):
+    """The CPU and the fake kernels raise the same errors (compile meets them at trace time)."""
+    if not fake:
+        with pytest.raises(error, match=match):
+            call(lambda t: t)
+        return
     with torch._subclasses.FakeTensorMode() as mode:
-        fake_grad, fake_x = mode.from_tensor(grad), mode.from_tensor(x)
-        with pytest.raises(ValueError, match="negative_slope"):
-            OPS.leaky_relu_backward(fake_grad, fake_x, -0.5, True)
-        with pytest.raises(ValueError, match="grad_output"):
-            OPS.leaky_relu_backward(fake_grad[:2], fake_x, 0.1, False)
+        with pytest.raises(error, match=match):
+            call(mode.from_tensor)
 
 
 def away_from_zero(x):
