@@ -173,6 +173,13 @@ class _LeakyReLU(torch.autograd.Function):
         return grad(grad_output, saved, ctx.negative_slope, ctx.inplace), None, None
 
 
+#: ``_LeakyReLU.apply`` without ``Function.apply``'s Python layer (~2 us), which binds
+#: default arguments (there are none) and unwraps dead functorch wrappers (the
+#: fast path below takes no functorch tensor).
+_leaky_relu_apply = super(torch.autograd.Function, _LeakyReLU).apply
+_functorch_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
+
+
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """Leaky ReLU of a tensor: ``torch.nn.functional.leaky_relu`` with leaky_c's kernels.
 
@@ -204,9 +211,11 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
             and input.dtype in _ops.SERVED_DTYPES and input.layout is _STRIDED
             and _direct_enabled and not _observed()):
         path_counts[_LEAKY_RELU_DIRECT] += 1
-        if input.requires_grad and _grad_enabled():
-            return _LeakyReLU.apply(input, negative_slope, False)
-        return _ops.leaky_relu_into(input, negative_slope, _ops.new_like(input))
+        if not (input.requires_grad and _grad_enabled()):
+            return _ops.leaky_relu_into(input, negative_slope, _ops.new_like(input))
+        if not _functorch_wrapped(input):
+            return _leaky_relu_apply(input, negative_slope, False)
+        return _LeakyReLU.apply(input, negative_slope, False)
     if not isinstance(input, Tensor):
         raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
     slope = _check_slope(negative_slope)
