@@ -1,28 +1,51 @@
-"""PyTorch drop-in: ``LeakyReLU``, ``leaky_relu`` and ``PReLU`` over leaky_c's kernels.
+"""PyTorch drop-in: ``LeakyReLU``, ``leaky_relu``, ``PReLU`` and ``prelu`` over leaky_c's kernels.
 
 >>> import torch, leaky_c.torch as lt
 >>> model = torch.nn.Sequential(torch.nn.Linear(4, 8), lt.LeakyReLU(0.01), torch.nn.Linear(8, 1))
 
-CPU float32 and float64 tensors run leaky_c's C kernels, exchanging memory
-with NumPy without copies (``Tensor.numpy()`` shares the tensor's storage), and
-give the same bits as ``torch.nn.functional.leaky_relu`` and its gradient.
-Everything else falls back to PyTorch's own ops: other devices and dtypes,
-tensor subclasses, sparse layouts, functorch transforms (``vmap``,
-``torch.func.grad``), forward-mode AD, and in-place calls on tensors that are
-not contiguous or are inference tensors outside inference mode.  Calls that
-need no graph (no input requires grad, or grad mode is off) skip
-``torch.autograd.Function`` and its overhead.
+Outputs and input gradients are bit-identical to ``torch.nn.functional.leaky_relu``
+and ``prelu`` and their autograd (PReLU's weight gradient is a sum: equal to
+summation tolerance).  Each call takes one of three paths, counted in
+:data:`path_counts` as ``(function, path)``:
+
+``"direct"``
+    Eager calls on plain CPU tensors of float32, float64, float16 or bfloat16
+    (bfloat16 needs ml_dtypes) with no dispatch or torch-function mode
+    active: leaky_c's C kernels on the tensors' memory (their data pointers
+    when small and contiguous, else NumPy views), no copies, autograd through
+    ``torch.autograd.Function``.  The fastest path.
+``"op"``
+    Everything else leaky_c can serve runs the custom operators
+    ``torch.ops.leaky_c.*`` (``leaky_c._torch_ops``), which have fake kernels
+    and autograd formulas: ``torch.compile`` (no graph breaks, the operator
+    in the graph), ``torch.export``, fake and meta tensors, tensor
+    subclasses, dispatch modes, in-place calls on a tensor with the negative
+    bit set.  Under compile or export nothing is counted: the graph holds
+    the operator.
+``"torch"``
+    What leaky_c cannot serve runs PyTorch's own op, with a ``RuntimeWarning``
+    naming the reason once per reason (under compile or export no warning,
+    which would break the graph: PyTorch's op shows in the graph): devices
+    other than CPU, other dtypes (integers get PyTorch's error), sparse
+    layouts, ``torch.func`` transforms, forward-mode AD, in-place calls on
+    tensors PyTorch would refuse to write (overlapping memory, inference
+    tensors outside inference mode) and PReLU shapes or dtypes PyTorch
+    rejects (its error is raised).
 
 In-place calls (``inplace=True``) keep only the output for the backward pass
 and compute the gradient from it (``from_output``), as PyTorch does.  With a
 negative slope the output's sign no longer tells which branch was taken, so, as
 in PyTorch, the forward runs but a backward through it raises RuntimeError.
+Double backward works (``create_graph=True``): the backward is itself a
+differentiable operator.
 
 Importing this module imports torch; ``import leaky_c`` alone does not.
 """
 
 from __future__ import annotations
 
+import collections
+import warnings
 from typing import Any, Optional
 
 try:
@@ -36,93 +59,104 @@ import torch.autograd.forward_ad as _forward_ad
 from torch import Tensor, nn
 from torch.autograd.graph import increment_version
 
-import leaky_c
+from leaky_c import _torch_ops as _ops
 from leaky_c._validate import negative_slope as _check_slope
 
-__all__ = ["LeakyReLU", "PReLU", "leaky_relu", "prelu"]
+__all__ = ["LeakyReLU", "PReLU", "leaky_relu", "path_counts", "prelu", "use_direct_path"]
 
-_SERVED_DTYPES = (torch.float32, torch.float64)
+#: Calls per ``(function, path)``: path ``"direct"``, ``"op"`` or ``"torch"`` (see
+#: the module docstring).  Eager calls only; ``path_counts.clear()`` resets it.
+path_counts: collections.Counter = collections.Counter()
+
 _PLAIN_TENSOR_TYPES = (Tensor, nn.Parameter)
+_direct_enabled = True
+_warned: set = set()
+_is_compiling = torch.compiler.is_compiling
+_torch_function_mode = torch._C._is_torch_function_mode_enabled
+_dispatch_modes = torch._C._len_torch_dispatch_stack
+_functorch_active = torch._C._are_functorch_transforms_active
+_grad_enabled = torch.is_grad_enabled
+_STRIDED = torch.strided
+_LEAKY_RELU_DIRECT = ("leaky_relu", "direct")
 
-# PyTorch 2.13's words (aten/src/ATen/native/Activation.cpp), so that code
-# matching on them behaves the same with either module.
-_NEGATIVE_SLOPE_INPLACE_MESSAGE = (
-    "In-place leakyReLu backward calculation is triggered with a negative slope which is "
-    "not supported. This is caused by calling in-place forward function with a negative "
-    "slope, please call out-of-place version instead.")
+
+def use_direct_path(enabled: bool) -> None:
+    """Turn the direct eager path on (the default) or off, so every call leaky_c
+    serves dispatches through ``torch.ops.leaky_c`` (for measuring and debugging)."""
+    global _direct_enabled
+    if not isinstance(enabled, bool):
+        raise TypeError(f"enabled must be a bool, got {type(enabled).__name__}")
+    _direct_enabled = enabled
 
 
-def _served(*tensors: Tensor) -> bool:
-    """True when leaky_c's kernels can serve these tensors under the current autograd mode."""
-    if torch._C._are_functorch_transforms_active() or getattr(_forward_ad, "_current_level", -1) >= 0:
-        return False
+def _unserved(tensors: tuple) -> Optional[str]:
+    """Why leaky_c cannot serve these tensors (None if it can)."""
+    if not _is_compiling():  # (dynamo would put these calls in the graph)
+        if _functorch_active():
+            return "a torch.func transform (vmap, grad, ...) is active"
+        if _forward_ad._current_level >= 0:
+            return "forward-mode AD is active"
     for t in tensors:
-        if not (type(t) in _PLAIN_TENSOR_TYPES and t.dtype in _SERVED_DTYPES
-                and t.device.type == "cpu" and t.layout == torch.strided):
-            return False
-    return True
+        if t.device.type not in ("cpu", "meta"):
+            return f"device {t.device.type!r} (leaky_c runs on the CPU)"
+        if t.dtype not in _ops.SERVED_DTYPES:
+            return f"dtype {t.dtype}"
+        if t.layout != torch.strided:
+            return f"layout {t.layout}"
+    return None
 
 
-def _writable(tensor: Tensor) -> bool:
-    """In-place writes through NumPy are safe: one element per address, and torch allows it."""
-    return tensor.is_contiguous() and (
-        not tensor.is_inference() or torch.is_inference_mode_enabled())
+def _observed() -> bool:
+    """Something would see (or transform) dispatched ops: compile, export, a mode, a transform."""
+    return (_is_compiling() or _torch_function_mode() or _dispatch_modes() > 0
+            or _functorch_active() or _forward_ad._current_level >= 0)
 
 
-def _array(tensor: Tensor) -> Any:
-    """A NumPy view of the tensor's storage (no copy; any strides)."""
-    return tensor.detach().numpy()
+def _direct(tensors: tuple) -> bool:
+    """Plain eager CPU tensors that nothing else observes: call the kernels directly."""
+    if not _direct_enabled or _observed():
+        return False
+    return all(type(t) in _PLAIN_TENSOR_TYPES and t.is_cpu for t in tensors)
 
 
-def _leaky_relu_grad(grad_output: Tensor, saved: Tensor, negative_slope: float,
-                     from_output: bool) -> Tensor:
-    """``grad_output`` where ``saved > 0``, else ``negative_slope * grad_output``, no autograd.
+def _count(function: str, path: str) -> None:
+    if not _is_compiling():
+        path_counts[function, path] += 1
 
-    ``saved`` is the forward's input, or its output when ``from_output``; the
-    mask is the same for slopes >= 0.
+
+def _fallback(function: str, reason: str) -> None:
+    """Count a call that runs PyTorch's own op, and say so once per reason.
+
+    Not while compiling: a warning would break the graph (dynamo cannot trace
+    ``warnings.warn``), and there PyTorch's op is visible in the graph itself.
     """
-    grad_input = torch.empty_like(saved)
-    leaky_c.leaky_relu_backward(_array(grad_output), _array(saved), negative_slope,
-                                out=_array(grad_input), from_output=from_output)
-    return grad_input
+    if _is_compiling():
+        return
+    path_counts[function, "torch"] += 1
+    if (function, reason) not in _warned:
+        _warned.add((function, reason))
+        warnings.warn(f"leaky_c.torch.{function}: {reason}; running PyTorch's own op instead "
+                      "(see leaky_c.torch.path_counts)", RuntimeWarning, stacklevel=3)
 
 
-class _LeakyReLUGrad(torch.autograd.Function):
-    """:func:`_leaky_relu_grad` as a differentiable op, for double backward."""
-
-    @staticmethod
-    def forward(ctx: Any, grad_output: Tensor, saved: Tensor, negative_slope: float,
-                from_output: bool) -> Tensor:
-        ctx.save_for_backward(saved)
-        ctx.negative_slope, ctx.from_output = negative_slope, from_output
-        return _leaky_relu_grad(grad_output, saved, negative_slope, from_output)
-
-    @staticmethod
-    def backward(ctx: Any, grad_grad_input: Tensor) -> tuple:
-        saved, = ctx.saved_tensors
-        # d(grad_input)/d(grad_output) is the same mask; d/d(saved) is zero almost everywhere.
-        return (_LeakyReLUGrad.apply(grad_grad_input, saved, ctx.negative_slope,
-                                     ctx.from_output), None, None, None)
-
-
-def _leaky_relu(input: Tensor, negative_slope: float, inplace: bool) -> Tensor:
-    """The forward on leaky_c's kernel, without autograd."""
-    if inplace:
-        values = _array(input)
-        leaky_c.leaky_relu(values, negative_slope, out=values)
-        return input
-    output = torch.empty_like(input)
-    leaky_c.leaky_relu(_array(input), negative_slope, out=_array(output))
-    return output
+def _writable_in_place(tensor: Tensor) -> Optional[str]:
+    """Why an eager in-place write through NumPy is not allowed (None if it is)."""
+    if tensor.is_inference() and not torch.is_inference_mode_enabled():
+        return "in-place on an inference tensor outside inference mode"
+    if torch._debug_has_internal_overlap(tensor) == 1:  # 1: overlap (2: too hard to tell)
+        return "in-place on a tensor whose elements overlap in memory"
+    return None
 
 
 class _LeakyReLU(torch.autograd.Function):
-    """Out of place: saves the input.  In place: overwrites it and saves the output."""
+    """The direct path's autograd.  Out of place: saves the input.  In place:
+    overwrites it and saves the output."""
 
     @staticmethod
     def forward(ctx: Any, input: Tensor, negative_slope: float, inplace: bool) -> Tensor:
         ctx.negative_slope, ctx.inplace = negative_slope, inplace
-        output = _leaky_relu(input, negative_slope, inplace)
+        output = _ops.leaky_relu_into(input, negative_slope,
+                                      input if inplace else _ops.new_like(input))
         if inplace:
             ctx.mark_dirty(input)
         ctx.save_for_backward(output if inplace else input)
@@ -132,10 +166,18 @@ class _LeakyReLU(torch.autograd.Function):
     def backward(ctx: Any, grad_output: Tensor) -> tuple:
         saved, = ctx.saved_tensors
         if ctx.inplace and ctx.negative_slope < 0:
-            raise RuntimeError(_NEGATIVE_SLOPE_INPLACE_MESSAGE)
+            raise RuntimeError(_ops.NEGATIVE_SLOPE_INPLACE_MESSAGE)
         # Grad mode is on here only under create_graph=True: then record a graph.
-        grad = _LeakyReLUGrad.apply if torch.is_grad_enabled() else _leaky_relu_grad
+        grad = (_ops.leaky_relu_backward_op if torch.is_grad_enabled()
+                else _ops.leaky_relu_backward_new)
         return grad(grad_output, saved, ctx.negative_slope, ctx.inplace), None, None
+
+
+#: ``_LeakyReLU.apply`` without ``Function.apply``'s Python layer (~2 us), which binds
+#: default arguments (there are none) and unwraps dead functorch wrappers (the
+#: fast path below takes no functorch tensor).
+_leaky_relu_apply = super(torch.autograd.Function, _LeakyReLU).apply
+_functorch_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
@@ -144,9 +186,11 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
     Parameters
     ----------
     input : Tensor
-        Any tensor.  CPU float32/float64 tensors run leaky_c's C kernels
-        (in-place calls only when ``input`` is contiguous); everything else
-        runs ``torch.nn.functional.leaky_relu``.
+        Any tensor.  CPU float32/float64/float16/bfloat16 tensors run leaky_c's
+        C kernels (directly, or through ``torch.ops.leaky_c.leaky_relu`` when
+        compiled, exported or traced); everything else runs
+        ``torch.nn.functional.leaky_relu`` with a warning (see the module
+        docstring and :data:`path_counts`).
     negative_slope : float, default 0.01
         The slope for ``input <= 0``; any finite real number.
     inplace : bool, default False
@@ -160,20 +204,52 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
     ValueError
         ``negative_slope`` is NaN or infinite.
     """
+    # The direct path's common case first, with as few checks as it needs (each
+    # costs ~0.1 us; the rest of the function handles everything else).
+    if (type(negative_slope) is float and negative_slope - negative_slope == 0.0
+            and inplace is False and type(input) in _PLAIN_TENSOR_TYPES and input.is_cpu
+            and input.dtype in _ops.SERVED_DTYPES and input.layout is _STRIDED
+            and _direct_enabled and not _observed()):
+        path_counts[_LEAKY_RELU_DIRECT] += 1
+        if not (input.requires_grad and _grad_enabled()):
+            return _ops.leaky_relu_into(input, negative_slope, _ops.new_like(input))
+        if not _functorch_wrapped(input):
+            return _leaky_relu_apply(input, negative_slope, False)
+        return _LeakyReLU.apply(input, negative_slope, False)
     if not isinstance(input, Tensor):
         raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
     slope = _check_slope(negative_slope)
     inplace = bool(inplace)
-    if not _served(input) or (inplace and not _writable(input)):
+    reason = _unserved((input,))
+    if reason is None and inplace and not _is_compiling():
+        reason = _writable_in_place(input)
+    if reason is not None:
+        _fallback("leaky_relu", reason)
         return torch.nn.functional.leaky_relu(input, slope, inplace=inplace)
-    if input.requires_grad and torch.is_grad_enabled():
-        return _LeakyReLU.apply(input, slope, inplace)
-    # No graph to record: skip autograd.Function's overhead, but still count the
-    # write, so a backward through an op that saved this tensor notices it.
-    output = _leaky_relu(input, slope, inplace)
-    if inplace:
-        increment_version(input)
-    return output
+    needs_grad = input.requires_grad and _grad_enabled()
+    # In place, the operator path's copy_ checks what autograd forbids (a leaf, or a
+    # view of one, that requires grad) before anything is written; the direct path
+    # would only find out after writing.
+    if _direct((input,)) and not (inplace and (input.is_neg() or needs_grad and (
+            input.is_leaf or input._is_view() and input._base.is_leaf))):
+        path_counts[_LEAKY_RELU_DIRECT] += 1
+        if needs_grad:
+            return _LeakyReLU.apply(input, slope, inplace)
+        output = _ops.leaky_relu_into(input, slope, input if inplace else _ops.new_like(input))
+        if inplace:
+            # No graph to record, but count the write, so a backward through an
+            # op that saved this tensor notices it.
+            increment_version(input)
+        return output
+    _count("leaky_relu", "op")
+    if not inplace:
+        return _ops.leaky_relu_op(input, slope)
+    if needs_grad or input.is_neg():
+        # The functional op keeping its output for the backward, written back:
+        # autograd and functionalization see an ordinary copy_.
+        return input.copy_(_ops.leaky_relu_op(input, slope, True))
+    _ops.leaky_relu_inplace_op(input, slope)
+    return input
 
 
 class LeakyReLU(nn.Module):
@@ -201,46 +277,53 @@ class LeakyReLU(nn.Module):
 
 
 class _PReLU(torch.autograd.Function):
+    """The direct path's autograd for PReLU."""
+
     @staticmethod
     def forward(ctx: Any, input: Tensor, weight: Tensor) -> Tensor:
         ctx.save_for_backward(input, weight)
-        output = torch.empty_like(input)
-        leaky_c.prelu(_array(input), _prelu_weight(weight), out=_array(output))
-        return output
+        return _ops.prelu_new(input, weight)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_output: Tensor) -> tuple:
         input, weight = ctx.saved_tensors
-        grad_input, grad_weight = leaky_c.prelu_backward(
-            _array(grad_output), _array(input), _prelu_weight(weight))
-        return (torch.from_numpy(grad_input),
-                torch.as_tensor(grad_weight, dtype=weight.dtype).reshape(weight.shape))
-
-
-def _prelu_weight(weight: Tensor) -> Any:
-    """The weight as leaky_c.prelu takes it: a scalar when shared, else one per channel."""
-    values = _array(weight)
-    return values.reshape(()) if weight.numel() == 1 else values
+        # Grad mode is on here only under create_graph=True: then record a graph.
+        grad = _ops.prelu_backward_op if torch.is_grad_enabled() else _ops.prelu_backward_new
+        return grad(grad_output, input, weight)
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """PReLU: ``torch.nn.functional.prelu`` with leaky_c's kernels where they serve.
 
     ``weight`` holds one slope, or one per channel (dimension 1 of ``input``).
-    CPU float32/float64 tensors of one dtype with at least 2 dimensions run
-    ``leaky_c.prelu`` (when this leaky_c has it); everything else, including
-    shapes PyTorch rejects, runs ``torch.nn.functional.prelu``, which raises
-    PyTorch's own errors.
+    CPU float32/float64/float16/bfloat16 tensors of one dtype run leaky_c's
+    kernels (directly, or through ``torch.ops.leaky_c.prelu`` when compiled,
+    exported or traced); a channels_last input keeps its layout without a
+    copy.  Everything else, including shapes PyTorch rejects, runs
+    ``torch.nn.functional.prelu`` (which raises PyTorch's own errors), with a
+    warning and a count in :data:`path_counts`.
     """
     if not isinstance(input, Tensor):
         raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
     if not isinstance(weight, Tensor):
         raise TypeError(f"weight must be a torch.Tensor, got {type(weight).__name__}")
-    shape_ok = weight.dim() == 1 and input.dim() >= 2 and weight.numel() in (1, input.shape[1])
-    if not (shape_ok and _served(input, weight) and input.dtype == weight.dtype):
+    reason = _unserved((input, weight))
+    if reason is None and input.dtype != weight.dtype:
+        reason = f"input ({input.dtype}) and weight ({weight.dtype}) differ in dtype"
+    if reason is None and not (weight.dim() <= 1 and (weight.numel() == 1 or (
+            input.dim() >= 2 and weight.numel() == input.shape[1]))):
+        reason = (f"weight of shape {tuple(weight.shape)} does not fit input of shape "
+                  f"{tuple(input.shape)}")
+    if reason is not None:
+        _fallback("prelu", reason)
         return torch.nn.functional.prelu(input, weight)
-    return _PReLU.apply(input, weight)
+    if _direct((input, weight)):
+        path_counts["prelu", "direct"] += 1
+        if torch.is_grad_enabled() and (input.requires_grad or weight.requires_grad):
+            return _PReLU.apply(input, weight)
+        return _ops.prelu_new(input, weight)
+    _count("prelu", "op")
+    return _ops.prelu_op(input, weight)
 
 
 class PReLU(nn.Module):

@@ -260,7 +260,7 @@ def main():
     build = load_build()
     flags = (shlex.split(sysconfig.get_config_var("CFLAGS") or "")
              + shlex.split(sysconfig.get_config_var("CCSHARED") or "")
-             + build._compile_args())
+             + build.compile_args("unix"))
 
     def source_of(name):
         with open(os.path.join(CSRC, name)) as f:

@@ -6,47 +6,21 @@ autograd), never from leaky_c.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
+torch = pytest.importorskip("torch", reason="needs PyTorch (pip install torch)")
 
 import leaky_c  # noqa: E402
 import leaky_c.torch as lt  # noqa: E402
 from arrays import assert_bits_equal, layouts  # noqa: E402
+from torch_helpers import as_tensor, assert_same, paths, spy_on, torch_error  # noqa: E402,F401
 
 SLOPES = (0.0, 0.01, 0.2, 1.5, -0.5)
 TORCH_DTYPES = (torch.float32, torch.float64)
 NUMPY_DTYPES = (np.float32, np.float64)
-
-
-def as_tensor(arr: np.ndarray):
-    """The array as a tensor with the same strides where torch allows them."""
-    if arr.dtype.isnative and all(s >= 0 for s in arr.strides):
-        return torch.from_numpy(arr)
-    return torch.from_numpy(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("=")))
-
-
-def assert_same(got, want, context: str = "") -> None:
-    """Same dtype, shape and bit patterns (torch tensors)."""
-    assert got.dtype == want.dtype, context
-    assert_bits_equal(got.detach().numpy(), want.detach().numpy(), context)
-
-
-def spy_on(monkeypatch, *names: str) -> list:
-    """Record, by name, each call into these leaky_c functions (to tell leaky_c from torch).
-
-    A call with ``from_output=True`` is recorded as ``name(from_output)``.
-    """
-    calls = []
-    for name in names:
-        original = getattr(leaky_c, name)
-
-        def spy(*args, _original=original, _name=name, **kwargs):
-            calls.append(f"{_name}(from_output)" if kwargs.get("from_output") else _name)
-            return _original(*args, **kwargs)
-        monkeypatch.setattr(leaky_c, name, spy)
-    return calls
 
 
 @pytest.fixture
@@ -151,12 +125,6 @@ def test_inplace_module_in_a_model_without_grad():
     assert_same(got, want)
 
 
-def torch_error(fn) -> tuple[type, str]:
-    with pytest.raises(Exception) as info:
-        fn()
-    return info.type, str(info.value)
-
-
 def test_inplace_negative_slope_follows_torch():
     def run(leaky_relu):
         x = torch.randn(6, dtype=torch.float64, requires_grad=True)
@@ -171,12 +139,17 @@ def test_inplace_negative_slope_follows_torch():
                 torch.nn.functional.leaky_relu(x.clone(), -0.5, inplace=True))
 
 
-def test_inplace_on_a_leaf_that_requires_grad_raises_like_torch():
-    x = torch.randn(3, requires_grad=True)
-    want_type, _ = torch_error(lambda: torch.nn.functional.leaky_relu(x, 0.1, inplace=True))
-    got_type, got_message = torch_error(lambda: lt.leaky_relu(x, 0.1, inplace=True))
-    assert got_type is want_type
-    assert "leaf" in got_message
+@pytest.mark.parametrize("view", [False, True], ids=["leaf", "view-of-leaf"])
+def test_inplace_on_a_leaf_that_requires_grad_raises_like_torch_and_writes_nothing(view):
+    def run(leaky_relu):
+        leaf = torch.tensor([-1.0, 2.0, -3.0], requires_grad=True)
+        before = leaf.detach().clone()
+        error = torch_error(lambda: leaky_relu(leaf[:2] if view else leaf, 0.1, inplace=True))
+        assert_same(leaf, before)
+        return error
+    want_type, want_message = run(torch.nn.functional.leaky_relu)
+    assert run(lt.leaky_relu) == (want_type, want_message)
+    assert "leaf" in want_message
 
 
 def test_inplace_without_grad_still_invalidates_saved_tensors():
@@ -199,46 +172,78 @@ def test_inplace_on_an_inference_tensor_follows_torch():
         inside = lt.leaky_relu(x.clone(), 0.1, inplace=True)
         assert_same(inside, torch.nn.functional.leaky_relu(x, 0.1))
     want = torch_error(lambda: torch.nn.functional.leaky_relu(x, 0.1, inplace=True))
-    assert torch_error(lambda: lt.leaky_relu(x, 0.1, inplace=True)) == want
+    with pytest.warns(RuntimeWarning, match="inference tensor"):
+        assert torch_error(lambda: lt.leaky_relu(x, 0.1, inplace=True)) == want
 
 
-def test_inplace_on_a_non_contiguous_view_falls_back(kernel_calls):
+def test_inplace_on_a_non_contiguous_view_runs_leaky_c(kernel_calls, paths):
     base = torch.randn(4, 6, dtype=torch.float64)
     want = base.clone()
     torch.nn.functional.leaky_relu(want[:, ::2], 0.1, inplace=True)
-    lt.leaky_relu(base[:, ::2], 0.1, inplace=True)
+    view = base[:, ::2]
+    assert lt.leaky_relu(view, 0.1, inplace=True) is view
     assert_same(base, want)
-    assert kernel_calls == []
+    assert kernel_calls == ["leaky_relu"]
+    assert paths == {("leaky_relu", "direct"): 1}
 
 
-@pytest.mark.parametrize("make", [
-    lambda: torch.randn(5, 3, dtype=torch.float16),
-    lambda: torch.randn(5, 3, dtype=torch.bfloat16),
-    lambda: torch.randn(5, 3, device="meta"),
-], ids=["float16", "bfloat16", "meta-device"])
-def test_other_dtypes_and_devices_fall_back_to_torch(make, kernel_calls):
-    x = make().requires_grad_(True)
+def test_inplace_on_overlapping_memory_gets_torchs_error(paths):
+    x = torch.randn(1, 3).expand(4, 3)
+    want = torch_error(lambda: torch.nn.functional.leaky_relu(x, 0.1, inplace=True))
+    with pytest.warns(RuntimeWarning, match="overlap"):
+        assert torch_error(lambda: lt.leaky_relu(x, 0.1, inplace=True)) == want
+    assert paths == {("leaky_relu", "torch"): 1}
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_16_bit_floats_run_leaky_c_bit_exact(dtype, kernel_calls):
+    # Random values (no NaN, whose 16-bit payloads PyTorch's own paths disagree on).
+    x_ref = torch.randn(5, 3, 7, dtype=torch.float64).to(dtype).requires_grad_(True)
+    x_ours = x_ref.detach().clone().requires_grad_(True)
+    want, got = torch.nn.functional.leaky_relu(x_ref, 0.1), lt.leaky_relu(x_ours, 0.1)
+    assert_same(got, want)
+    grad = torch.randn(5, 3, 7, dtype=torch.float64).to(dtype)
+    want.backward(grad)
+    got.backward(grad)
+    assert_same(x_ours.grad, x_ref.grad)
+    assert kernel_calls == ["leaky_relu", "leaky_relu_backward"]
+
+
+def test_meta_tensors_run_the_operator(kernel_calls, paths):
+    x = torch.randn(5, 3, device="meta").requires_grad_(True)
     got = lt.leaky_relu(x, 0.1)
-    want = torch.nn.functional.leaky_relu(x, 0.1)
-    assert got.device == want.device and got.dtype == want.dtype and got.shape == want.shape
-    if x.device.type == "cpu":
-        assert_bits_equal(got.detach().float().numpy(), want.detach().float().numpy())
+    assert (got.device.type, got.dtype, got.shape) == ("meta", x.dtype, x.shape)
+    assert got.grad_fn is not None
     assert kernel_calls == []
+    assert paths == {("leaky_relu", "op"): 1}
 
 
-def test_integer_tensors_get_torchs_error():
+def test_integer_tensors_get_torchs_error_and_the_fallback_is_counted(paths):
     want_type, want_message = torch_error(lambda: torch.nn.functional.leaky_relu(torch.arange(3)))
-    got_type, got_message = torch_error(lambda: lt.leaky_relu(torch.arange(3)))
+    with pytest.warns(RuntimeWarning, match="dtype torch.int64"):
+        got_type, got_message = torch_error(lambda: lt.leaky_relu(torch.arange(3)))
     assert (got_type, got_message) == (want_type, want_message)
+    assert paths == {("leaky_relu", "torch"): 1}
 
 
-def test_functorch_transforms_fall_back():
+def test_functorch_transforms_fall_back_visibly(paths):
     x = torch.randn(4, 3, dtype=torch.float64)
-    got = torch.func.vmap(lambda row: lt.leaky_relu(row, 0.1))(x)
+    with pytest.warns(RuntimeWarning, match="torch.func transform"):
+        got = torch.func.vmap(lambda row: lt.leaky_relu(row, 0.1))(x)
     assert_same(got, torch.nn.functional.leaky_relu(x, 0.1))
     got_grad = torch.func.grad(lambda t: lt.leaky_relu(t, 0.1).sum())(x)
     want_grad = torch.func.grad(lambda t: torch.nn.functional.leaky_relu(t, 0.1).sum())(x)
     assert_same(got_grad, want_grad)
+    assert paths == {("leaky_relu", "torch"): 2}
+
+
+def test_a_fallback_warns_once_per_reason(paths):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            torch_error(lambda: lt.leaky_relu(torch.arange(3)))
+    assert len(caught) == 1 and "dtype torch.int64" in str(caught[0].message)
+    assert paths == {("leaky_relu", "torch"): 3}
 
 
 def test_bad_arguments_are_named():
@@ -293,5 +298,6 @@ def test_prelu_channel_mismatch_raises_torchs_error():
     x = torch.randn(2, 4, 3)
     weight = torch.full((3,), 0.25)
     want_type, want_message = torch_error(lambda: torch.nn.functional.prelu(x, weight))
-    got_type, got_message = torch_error(lambda: lt.prelu(x, weight))
+    with pytest.warns(RuntimeWarning, match="does not fit"):
+        got_type, got_message = torch_error(lambda: lt.prelu(x, weight))
     assert (got_type, got_message) == (want_type, want_message)

@@ -1,0 +1,402 @@
+"""leaky_c's kernels on tensors, and as PyTorch custom operators (namespace ``leaky_c``).
+
+The operators, for ``torch.compile``, ``torch.export`` and anything else that
+dispatches (fake tensors, tensor subclasses, dispatch modes):
+
+``leaky_c::leaky_relu(Tensor x, float negative_slope, bool save_output=False) -> Tensor``
+    The forward.  ``save_output`` makes autograd keep the output instead of
+    the input and compute the gradient from it, as for an in-place call; the
+    value is the same.
+``leaky_c::leaky_relu_(Tensor(a!) x, float negative_slope) -> ()``
+    In place, without autograd (mutation declared; for calls that record no graph).
+``leaky_c::leaky_relu_backward(Tensor grad_output, Tensor saved, float negative_slope, bool from_output) -> Tensor``
+    Differentiable itself, so double backward works.
+``leaky_c::prelu(Tensor x, Tensor weight) -> Tensor``
+``leaky_c::prelu_backward(Tensor grad_output, Tensor x, Tensor weight) -> (Tensor, Tensor)``
+    Its own backward is composed of differentiable aten ops.
+
+Every operator has a CPU kernel (leaky_c's C on the data pointers of small
+contiguous tensors, else through leaky_c's API on NumPy views of the tensors'
+storage: no copies but for a negative-bit tensor, which is resolved first, and
+PReLU on an input that is not dense), a fake kernel giving the same
+shape, dtype and strides, and an autograd formula where it is functional.
+Output layouts: ``torch.empty_like`` (what eager PyTorch gives for elementwise
+ops: a dense input's strides are kept, so channels_last stays channels_last).
+
+``leaky_relu_into``, ``leaky_relu_backward_new``, ``prelu_new`` and
+``prelu_backward_new`` are the kernels on plain CPU tensors, shared by the
+operators and the direct eager path in ``leaky_c.torch``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from torch import Tensor
+
+import leaky_c
+from leaky_c import _backend
+
+try:  # NumPy's bfloat16; without it bfloat16 tensors are not served
+    import ml_dtypes
+    _BFLOAT16: Optional[np.dtype] = np.dtype(ml_dtypes.bfloat16)
+except ImportError:
+    _BFLOAT16 = None
+
+#: The dtypes leaky_c's kernels serve.
+SERVED_DTYPES = frozenset(
+    (torch.float32, torch.float64, torch.float16) + ((torch.bfloat16,) if _BFLOAT16 else ()))
+
+# PyTorch 2.13's words (aten/src/ATen/native/Activation.cpp), so that code
+# matching on them behaves the same with either module.
+NEGATIVE_SLOPE_INPLACE_MESSAGE = (
+    "In-place leakyReLu backward calculation is triggered with a negative slope which is "
+    "not supported. This is caused by calling in-place forward function with a negative "
+    "slope, please call out-of-place version instead.")
+
+
+def as_array(tensor: Tensor) -> Any:
+    """A NumPy view of a CPU tensor's storage (any strides; bfloat16 as ml_dtypes').
+
+    A tensor with the negative bit set (``torch._neg_view``) has no such view:
+    it is resolved into a copy first.
+    """
+    if tensor.dtype is torch.bfloat16:
+        return tensor.detach().resolve_neg().view(torch.uint16).numpy().view(_BFLOAT16)
+    return tensor.numpy(force=True)  # detach and resolve_neg in one call: no copy otherwise
+
+
+#: NumPy's threshold for asking for transparent huge pages (numpy/_core/src/multiarray/alloc.c).
+HUGEPAGE_BYTES = 4 << 20
+_MADV_HUGEPAGE = 14  # Linux <asm-generic/mman-common.h>
+_PAGE = mmap.PAGESIZE
+try:
+    _libc = ctypes.CDLL(None, use_errno=True)
+    _madvise = _libc.madvise
+    _madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+except (OSError, AttributeError):  # not Linux: no advice
+    _madvise = None
+
+
+def new_like(x: Tensor) -> Tensor:
+    """``torch.empty_like(x)``, with huge pages asked for where NumPy would ask for them.
+
+    A fresh output is written for the first time by the kernel, which then
+    takes one page fault per page: with 4 KiB pages that costs more than the
+    computation (measured on (64, 64, 56, 56) float32: 29 ms into
+    ``torch.empty_like``, 8.6 ms after ``madvise(MADV_HUGEPAGE)``).  NumPy gives
+    this advice for every array of at least 4 MiB; PyTorch's CPU allocator only
+    with ``THP_MEM_ALLOC_ENABLE=1``.  The advice changes no value.
+    """
+    out = torch.empty_like(x)
+    nbytes = out.nbytes  # empty_like's result is dense: its storage holds exactly this
+    if nbytes >= HUGEPAGE_BYTES and _madvise is not None and out.is_cpu:
+        address = out.data_ptr()
+        start = -(-address // _PAGE) * _PAGE
+        _madvise(start, (address + nbytes - start) // _PAGE * _PAGE, _MADV_HUGEPAGE)
+    return out
+
+
+# Small contiguous tensors call the C kernels (the C interface, csrc/leaky_c_api.h) on
+# their data pointers, skipping the NumPy views and leaky_c's argument checks, which
+# cost more than the kernel there (benchmarks/RESULTS.md, "PyTorch module").  The C
+# entry points split over the thread pool themselves and refuse, writing nothing
+# (a nonzero status), an unaligned pointer or a partial overlap: those calls, and
+# everything from SMALL_BYTES up, go through leaky_c's API.
+SMALL_BYTES = 4 << 20
+_C_KERNELS: dict = {}
+if _backend.lib is not None:
+    _C_KERNELS = {
+        torch.float32: (_backend.lib.leaky_fwd_f32, _backend.lib.leaky_bwd_f32, "float *"),
+        torch.float64: (_backend.lib.leaky_fwd_f64, _backend.lib.leaky_bwd_f64, "double *"),
+        torch.float16: (_backend.lib.leaky_fwd_f16, _backend.lib.leaky_bwd_f16, "uint16_t *"),
+        torch.bfloat16: (_backend.lib.leaky_fwd_bf16, _backend.lib.leaky_bwd_bf16, "uint16_t *"),
+    }
+    _cast = _backend.ffi.cast
+
+
+def _small(entry: Any, negative_slope: float, *tensors: Tensor) -> bool:
+    """The C kernel can take these tensors' pointers: small, contiguous, no negative bit."""
+    if entry is None or negative_slope - negative_slope != 0.0:  # NaN/inf: leaky_c raises
+        return False
+    for t in tensors:
+        if t.nbytes >= SMALL_BYTES or t.is_neg() or not t.is_contiguous():
+            return False
+    return True
+
+
+def leaky_relu_into(x: Tensor, negative_slope: float, out: Tensor) -> Tensor:
+    """``out = leaky_relu(x)`` on leaky_c's kernel; ``out`` may be ``x`` (in place)."""
+    entry = _C_KERNELS.get(x.dtype)
+    if _small(entry, negative_slope, x, out):
+        pointer = entry[2]
+        if not entry[0](_cast(pointer, x.data_ptr()), _cast(pointer, out.data_ptr()),
+                        x.numel(), negative_slope, 0):
+            return out
+    values = as_array(x)
+    leaky_c.leaky_relu(values, negative_slope, out=values if out is x else as_array(out))
+    return out
+
+
+def leaky_relu_backward_new(grad_output: Tensor, saved: Tensor, negative_slope: float,
+                            from_output: bool) -> Tensor:
+    """The gradient into a new tensor laid out like ``saved``."""
+    grad_input = new_like(saved)
+    entry = _C_KERNELS.get(saved.dtype)
+    if (grad_output.dtype is saved.dtype and grad_output.shape == saved.shape
+            and not (from_output and negative_slope < 0)
+            and _small(entry, negative_slope, grad_output, saved, grad_input)):
+        pointer = entry[2]
+        if not entry[1](_cast(pointer, grad_output.data_ptr()), _cast(pointer, saved.data_ptr()),
+                        _cast(pointer, grad_input.data_ptr()), saved.numel(), negative_slope,
+                        _backend.lib.LEAKY_FRESH_OUTPUT):
+            return grad_input
+    leaky_c.leaky_relu_backward(as_array(grad_output), as_array(saved), negative_slope,
+                                out=as_array(grad_input), from_output=from_output)
+    return grad_input
+
+
+def _dense_order(x: Tensor) -> Optional[list]:
+    """The permutation that makes a dense x C-contiguous (channels_last: N, H, W, C), or None."""
+    if x.is_contiguous():
+        return list(range(x.dim()))
+    order = sorted(range(x.dim()), key=lambda d: -x.stride(d))
+    return order if x.permute(order).is_contiguous() else None
+
+
+def _prelu_output(x: Tensor, empty_like: Any = new_like) -> Tensor:
+    """A new tensor for PReLU's result: x's strides if x is dense, else contiguous."""
+    return empty_like(x) if _dense_order(x) is not None else torch.empty(
+        x.shape, dtype=x.dtype, device=x.device)
+
+
+def _prelu_layout(x: Tensor) -> tuple[Tensor, list]:
+    """x as C-contiguous (a permuted view when dense, else a copy), and the permutation."""
+    order = _dense_order(x)
+    if order is None:
+        return x.contiguous(), list(range(x.dim()))
+    return x.permute(order), order
+
+
+def _prelu_weight(weight: Tensor) -> Any:
+    """The weight as leaky_c takes it: a scalar when it holds one slope, else 1-D."""
+    values = as_array(weight)
+    return values.reshape(()) if weight.numel() == 1 else values
+
+
+def _channel_axis(order: list, x: Tensor) -> int:
+    return order.index(1) if x.dim() >= 2 else 0
+
+
+def prelu_new(x: Tensor, weight: Tensor) -> Tensor:
+    """PReLU on leaky_c's kernel into a new tensor (x's layout where x is dense)."""
+    output = _prelu_output(x)
+    src, order = _prelu_layout(x)
+    leaky_c.prelu(as_array(src), _prelu_weight(weight), axis=_channel_axis(order, x),
+                  out=as_array(output.permute(order)))
+    return output
+
+
+def prelu_backward_new(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
+    """(grad_input, grad_weight) on leaky_c's kernel; grad_input laid out as prelu_new's output."""
+    src, order = _prelu_layout(x)
+    grad = grad_output.permute(order)
+    grad_input, grad_weight = leaky_c.prelu_backward(
+        as_array(grad), as_array(src), _prelu_weight(weight), axis=_channel_axis(order, x))
+    inverse = sorted(range(len(order)), key=order.__getitem__)
+    return (torch.from_numpy(_untyped(grad_input)).view(x.dtype).permute(inverse),
+            torch.from_numpy(_untyped(np.asarray(grad_weight))).view(weight.dtype)
+            .reshape(weight.shape))
+
+
+def _untyped(arr: np.ndarray) -> np.ndarray:
+    """torch.from_numpy refuses ml_dtypes' bfloat16: hand its bits over as uint16."""
+    return arr.view(np.uint16) if arr.dtype == _BFLOAT16 else arr
+
+
+# -- the operators --------------------------------------------------------------------
+
+@torch.library.custom_op("leaky_c::leaky_relu", mutates_args=(), device_types="cpu")
+def leaky_relu_op(x: Tensor, negative_slope: float, save_output: bool = False) -> Tensor:
+    check_dtypes(x=x)
+    return leaky_relu_into(x, negative_slope, new_like(x))
+
+
+@leaky_relu_op.register_fake
+def _(x: Tensor, negative_slope: float, save_output: bool = False) -> Tensor:
+    check_dtypes(x=x)
+    return torch.empty_like(x)
+
+
+@torch.library.custom_op("leaky_c::leaky_relu_", mutates_args=("x",), device_types="cpu")
+def leaky_relu_inplace_op(x: Tensor, negative_slope: float) -> None:
+    check_dtypes(x=x)
+    leaky_relu_into(x, negative_slope, x)
+
+
+@leaky_relu_inplace_op.register_fake
+def _(x: Tensor, negative_slope: float) -> None:
+    check_dtypes(x=x)
+
+
+@torch.library.custom_op("leaky_c::leaky_relu_backward", mutates_args=(), device_types="cpu")
+def leaky_relu_backward_op(grad_output: Tensor, saved: Tensor, negative_slope: float,
+                           from_output: bool) -> Tensor:
+    check_backward_args(grad_output, saved, negative_slope, from_output)
+    return leaky_relu_backward_new(grad_output, saved, negative_slope, from_output)
+
+
+@leaky_relu_backward_op.register_fake
+def _(grad_output: Tensor, saved: Tensor, negative_slope: float, from_output: bool) -> Tensor:
+    check_backward_args(grad_output, saved, negative_slope, from_output)
+    return torch.empty_like(saved)
+
+
+def check_backward_args(grad_output: Tensor, saved: Tensor, negative_slope: float,
+                        from_output: bool) -> None:
+    """What leaky_c.leaky_relu_backward checks, also for fake tensors (it never sees them)."""
+    check_dtypes(grad_output=grad_output, saved=saved)
+    _check_pair(grad_output, saved, "saved")
+    if from_output and negative_slope < 0:
+        raise ValueError(f"from_output=True needs negative_slope >= 0, got {negative_slope!r}")
+
+
+def check_dtypes(**tensors: Tensor) -> None:
+    """TypeError naming the first tensor whose dtype leaky_c does not serve."""
+    for name, t in tensors.items():
+        if t.dtype not in SERVED_DTYPES:
+            raise TypeError(f"{name} has dtype {t.dtype}; the leaky_c operators take "
+                            f"{', '.join(sorted(str(d) for d in SERVED_DTYPES))}")
+
+
+def check_prelu_args(x: Tensor, weight: Tensor, grad_output: Optional[Tensor] = None) -> None:
+    """PReLU's arguments as the kernels take them: one dtype, one slope or one per channel."""
+    check_dtypes(x=x, weight=weight)
+    if weight.dtype != x.dtype:
+        raise TypeError(f"weight has dtype {weight.dtype} but x has dtype {x.dtype}; "
+                        "they must match")
+    if weight.dim() > 1 or weight.numel() != 1 and (
+            x.dim() < 2 or weight.numel() != x.shape[1]):
+        raise ValueError(f"weight has shape {tuple(weight.shape)}, expected one slope or one "
+                         f"per channel of x (dimension 1 of shape {tuple(x.shape)})")
+    if grad_output is not None:
+        _check_pair(grad_output, x, "x")
+
+
+def _check_pair(grad_output: Tensor, other: Tensor, name: str) -> None:
+    """grad_output has the dtype (TypeError) and shape (ValueError) of the other tensor."""
+    if grad_output.dtype != other.dtype:
+        raise TypeError(f"grad_output has dtype {grad_output.dtype} but {name} has dtype "
+                        f"{other.dtype}; they must match")
+    if grad_output.shape != other.shape:
+        raise ValueError(f"grad_output has shape {tuple(grad_output.shape)} but {name} has "
+                         f"shape {tuple(other.shape)}; they must match")
+
+
+def _leaky_relu_setup(ctx: Any, inputs: tuple, output: Tensor) -> None:
+    x, ctx.negative_slope, ctx.save_output = inputs
+    ctx.save_for_backward(output if ctx.save_output else x)
+
+
+def _leaky_relu_grad(ctx: Any, grad_output: Tensor) -> tuple:
+    saved, = ctx.saved_tensors
+    if ctx.save_output and ctx.negative_slope < 0:
+        raise RuntimeError(NEGATIVE_SLOPE_INPLACE_MESSAGE)
+    return leaky_relu_backward_op(grad_output, saved, ctx.negative_slope,
+                                  ctx.save_output), None, None
+
+
+leaky_relu_op.register_autograd(_leaky_relu_grad, setup_context=_leaky_relu_setup)
+
+
+def _backward_setup(ctx: Any, inputs: tuple, output: Tensor) -> None:
+    _, saved, ctx.negative_slope, ctx.from_output = inputs
+    ctx.save_for_backward(saved)
+
+
+def _backward_grad(ctx: Any, grad_grad_input: Tensor) -> tuple:
+    saved, = ctx.saved_tensors
+    # d(grad_input)/d(grad_output) is the same mask; d/d(saved) is zero almost everywhere.
+    return (leaky_relu_backward_op(grad_grad_input, saved, ctx.negative_slope, ctx.from_output),
+            None, None, None)
+
+
+leaky_relu_backward_op.register_autograd(_backward_grad, setup_context=_backward_setup)
+
+
+@torch.library.custom_op("leaky_c::prelu", mutates_args=(), device_types="cpu")
+def prelu_op(x: Tensor, weight: Tensor) -> Tensor:
+    check_prelu_args(x, weight)
+    return prelu_new(x, weight)
+
+
+@prelu_op.register_fake
+def _(x: Tensor, weight: Tensor) -> Tensor:
+    check_prelu_args(x, weight)
+    return _prelu_output(x, torch.empty_like)
+
+
+@torch.library.custom_op("leaky_c::prelu_backward", mutates_args=(), device_types="cpu")
+def prelu_backward_op(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
+    check_prelu_args(x, weight, grad_output)
+    return prelu_backward_new(grad_output, x, weight)
+
+
+@prelu_backward_op.register_fake
+def _(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
+    check_prelu_args(x, weight, grad_output)
+    return (_prelu_output(x, torch.empty_like),
+            torch.empty_like(weight, memory_format=torch.contiguous_format))
+
+
+def _prelu_setup(ctx: Any, inputs: tuple, output: Tensor) -> None:
+    ctx.save_for_backward(*inputs)
+
+
+def _prelu_grad(ctx: Any, grad_output: Tensor) -> tuple:
+    x, weight = ctx.saved_tensors
+    return prelu_backward_op(grad_output, x, weight)
+
+
+prelu_op.register_autograd(_prelu_grad, setup_context=_prelu_setup)
+
+
+def _channel_view(weight: Tensor, x: Tensor) -> Tensor:
+    """weight broadcastable against x along dimension 1 (or everywhere for one slope)."""
+    if weight.numel() == 1:
+        return weight.reshape([1] * x.dim())
+    return weight.reshape([1, -1] + [1] * (x.dim() - 2))
+
+
+def _prelu_backward_grad(ctx: Any, grad_grad_input: Optional[Tensor],
+                         grad_grad_weight: Optional[Tensor]) -> tuple:
+    """Gradients of (grad_input, grad_weight) from differentiable aten ops (double backward).
+
+    grad_input = where(x > 0, g, w * g) and grad_weight = sum over x <= 0 of x * g.
+    """
+    grad_output, x, weight = ctx.saved_tensors
+    positive = x > 0  # the forward's select: x > 0 ? x : w * x
+    zero = x.new_zeros(())
+    d_grad = d_x = d_weight = None
+    if grad_grad_input is not None:
+        dims = [d for d in range(x.dim()) if weight.numel() == 1 or d != 1]
+        d_grad = torch.where(positive, grad_grad_input, _channel_view(weight, x) * grad_grad_input)
+        d_weight = torch.where(positive, zero, grad_output * grad_grad_input).sum(dims)
+        d_weight = d_weight.reshape(weight.shape)
+    if grad_grad_weight is not None:
+        ggw = _channel_view(grad_grad_weight, x)
+        from_weight = torch.where(positive, zero, x * ggw)
+        d_grad = from_weight if d_grad is None else d_grad + from_weight
+        d_x = torch.where(positive, zero, grad_output * ggw)
+    return d_grad, d_x, d_weight
+
+
+def _prelu_backward_setup(ctx: Any, inputs: tuple, output: tuple) -> None:
+    ctx.save_for_backward(*inputs)
+
+
+prelu_backward_op.register_autograd(_prelu_backward_grad, setup_context=_prelu_backward_setup)
