@@ -53,6 +53,29 @@ extern const struct leaky_kernels leaky_kernels_avx512;
 /* A loop is safe to vectorise without a runtime alias check: an output is
  * either the same array as an input (element i only touches index i) or
  * disjoint from it; _api.py sends partial overlaps through a temporary. */
+/* Clang folds `x > 0 ? g : g * a` into `g * (x > 0 ? 1 : a)`, which quietens a
+ * signalling-NaN gradient that the backward must pass through as stored.  An
+ * empty asm makes the product opaque, so nothing can be folded into it.  It
+ * also stops Clang vectorising the plain loop, so on x86 Clang builds run the
+ * backward over explicit vectors (bwd_vector in kernels_template.h); elsewhere
+ * a Clang build keeps the bits with a scalar backward. */
+#if defined(__clang__) && (defined(__x86_64__) || defined(__i386__))
+#define LEAKY_OPAQUE(v) __asm__("" : "+v"(v))
+#elif defined(__clang__) && defined(__aarch64__)
+#define LEAKY_OPAQUE(v) __asm__("" : "+w"(v))
+#else
+#define LEAKY_OPAQUE(v) ((void)0)
+#define LEAKY_IVDEP_UNLESS_OPAQUE LEAKY_IVDEP
+#endif
+#ifndef LEAKY_IVDEP_UNLESS_OPAQUE
+#define LEAKY_IVDEP_UNLESS_OPAQUE
+#endif
+#if defined(__clang__)
+#define LEAKY_IF_CLANG(...) __VA_ARGS__
+#else
+#define LEAKY_IF_CLANG(...)
+#endif
+
 #if defined(__clang__)
 #define LEAKY_IVDEP _Pragma("clang loop vectorize(assume_safety)")
 #elif defined(__GNUC__)

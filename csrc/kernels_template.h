@@ -28,9 +28,11 @@ static void fwd_loop_##SFX(const T *x, T *y, size_t n, T a)                     
 }                                                                               \
 static void bwd_loop_##SFX(const T *g, const T *x, T *out, size_t n, T a)       \
 {                                                                               \
-    LEAKY_IVDEP                                                                 \
+    LEAKY_IVDEP_UNLESS_OPAQUE                                                   \
     for (size_t i = 0; i < n; i++) {                                            \
-        const T grad = g[i], scaled = grad * a;                                 \
+        const T grad = g[i];                                                    \
+        T scaled = grad * a;                                                    \
+        LEAKY_OPAQUE(scaled);                                                   \
         out[i] = x[i] > 0 ? grad : scaled;                                      \
     }                                                                           \
 }
@@ -66,24 +68,36 @@ static void fwd_stream_##SFX(const T *x, T *y, size_t n, T a)                   
     fwd_loop_##SFX(x + i, y + i, n - i, a);                                     \
     STREAM_FENCE();                                                             \
 }                                                                               \
-static void bwd_stream_##SFX(const T *g, const T *x, T *out, size_t n, T a)     \
+LEAKY_DEFINE_BWD_VECTOR(T, SFX, bwd_stream, STREAM_##SFX, STREAM_FENCE(), sizeof(V_##SFX)) \
+LEAKY_IF_CLANG(LEAKY_DEFINE_BWD_VECTOR(T, SFX, bwd_vector, STOREU_##SFX, (void)0, LEAKY_LINE))
+/* The backward over whole vectors with the given store; the scaled gradient
+ * is opaque to the compiler (LEAKY_OPAQUE), see kernels.h. */
+#define LEAKY_DEFINE_BWD_VECTOR(T, SFX, NAME, STORE, FENCE, ALIGN)              \
+static void NAME##_##SFX(const T *g, const T *x, T *out, size_t n, T a)         \
 {                                                                               \
-    size_t head = leaky_head(out, sizeof(T), sizeof(V_##SFX), n);               \
+    size_t head = leaky_head(out, sizeof(T), ALIGN, n);                         \
     bwd_loop_##SFX(g, x, out, head, a);                                         \
     const V_##SFX va = SET1_##SFX(a);                                           \
     size_t i = head;                                                            \
     for (; i + LANES_##SFX <= n; i += LANES_##SFX) {                            \
-        V_##SFX vg = LOAD_##SFX(g + i);                                         \
-        STREAM_##SFX(out + i, SELECT_GT0_##SFX(LOAD_##SFX(x + i), vg, MUL_##SFX(vg, va))); \
+        V_##SFX vg = LOAD_##SFX(g + i), scaled = MUL_##SFX(vg, va);             \
+        LEAKY_OPAQUE(scaled);                                                   \
+        STORE(out + i, SELECT_GT0_##SFX(LOAD_##SFX(x + i), vg, scaled));        \
     }                                                                           \
     bwd_loop_##SFX(g + i, x + i, out + i, n - i, a);                            \
-    STREAM_FENCE();                                                             \
+    FENCE;                                                                      \
 }
 LEAKY_DEFINE_STREAM(float, f32)
 LEAKY_DEFINE_STREAM(double, f64)
 /* In place the lines are already owned by the cache: plain stores are best. */
 #define LEAKY_STREAMS(stream, out, in) ((stream) && (const void *)(out) != (const void *)(in))
+#if defined(__clang__)
+#define LEAKY_BWD_VECTOR(SFX, ...) (bwd_vector_##SFX(__VA_ARGS__), 1)
 #else
+#define LEAKY_BWD_VECTOR(SFX, ...) 0
+#endif
+#else
+#define LEAKY_BWD_VECTOR(SFX, ...) 0
 #define LEAKY_STREAMS(stream, out, in) ((void)(stream), 0)
 #define fwd_stream_f32(x, y, n, a) ((void)0)
 #define fwd_stream_f64(x, y, n, a) ((void)0)
@@ -113,6 +127,8 @@ static void bwd_##SFX(const T *g, const T *x, T *out, size_t n, T a, int stream)
         return;                                                                 \
     }                                                                           \
     size_t head = leaky_head(out, sizeof(T), LEAKY_LINE, n);                    \
+    if (LEAKY_BWD_VECTOR(SFX, g, x, out, n, a))                                 \
+        return;                                                                 \
     bwd_loop_##SFX(g, x, out, head, a);                                         \
     bwd_loop_##SFX(g + head, x + head, out + head, n - head, a);                \
 }

@@ -77,7 +77,8 @@ static void bwd_range_##SFX(void *ctx, size_t begin, size_t end)                
                 size_t n = j->channels - c < stop_block - p ? j->channels - c : stop_block - p; \
                 for (size_t k = 0; k < n; k++) {                                \
                     const C xv = LOAD_##SFX(x + p + k), grad = LOAD_##SFX(g + p + k); \
-                    const C scaled = grad * LOAD_##SFX(w + c + k);              \
+                    C scaled = grad * LOAD_##SFX(w + c + k);                    \
+                    LEAKY_OPAQUE(scaled);  /* see kernels.h */                  \
                     gi[p + k] = xv > 0 ? g[p + k] : STORE_VALUE_##SFX(scaled);  \
                     sums[c + k] += xv > 0 ? 0.0 : (double)xv * (double)grad;   \
                 }                                                               \

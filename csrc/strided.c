@@ -38,7 +38,8 @@ static void bwd_row_##SFX(char *const *p, const ptrdiff_t *s, size_t n, double s
     }                                                                           \
     for (size_t i = 0; i < n; i++) {  /* the gradient passes through as stored */ \
         const T *grad = (const T *)(p[0] + (ptrdiff_t)i * s[0]);               \
-        const C scaled = LOAD_##SFX(grad) * a;                                  \
+        C scaled = LOAD_##SFX(grad) * a;                                        \
+        LEAKY_OPAQUE(scaled);  /* see kernels.h */                              \
         *(T *)(p[2] + (ptrdiff_t)i * s[2]) =                                    \
             LOAD_##SFX(p[1] + (ptrdiff_t)i * s[1]) > 0 ? *grad : STORE_VALUE_##SFX(scaled); \
     }                                                                           \

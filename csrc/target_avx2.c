@@ -12,6 +12,7 @@ LEAKY_TARGET_BEGIN(LEAKY_ISA_avx2)
 #define SET1_f32 _mm256_set1_ps
 #define MUL_f32 _mm256_mul_ps
 #define STREAM_f32 _mm256_stream_ps
+#define STOREU_f32 _mm256_storeu_ps
 #define SELECT_GT0_f32(c, t, f) \
     _mm256_blendv_ps((f), (t), _mm256_cmp_ps((c), _mm256_setzero_ps(), _CMP_GT_OQ))
 #define V_f64 __m256d
@@ -20,6 +21,7 @@ LEAKY_TARGET_BEGIN(LEAKY_ISA_avx2)
 #define SET1_f64 _mm256_set1_pd
 #define MUL_f64 _mm256_mul_pd
 #define STREAM_f64 _mm256_stream_pd
+#define STOREU_f64 _mm256_storeu_pd
 #define SELECT_GT0_f64(c, t, f) \
     _mm256_blendv_pd((f), (t), _mm256_cmp_pd((c), _mm256_setzero_pd(), _CMP_GT_OQ))
 #define STREAM_FENCE _mm_sfence

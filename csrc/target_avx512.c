@@ -12,6 +12,7 @@ LEAKY_TARGET_BEGIN(LEAKY_ISA_avx512)
 #define SET1_f32 _mm512_set1_ps
 #define MUL_f32 _mm512_mul_ps
 #define STREAM_f32 _mm512_stream_ps
+#define STOREU_f32 _mm512_storeu_ps
 #define SELECT_GT0_f32(c, t, f) \
     _mm512_mask_blend_ps(_mm512_cmp_ps_mask((c), _mm512_setzero_ps(), _CMP_GT_OQ), (f), (t))
 #define V_f64 __m512d
@@ -20,6 +21,7 @@ LEAKY_TARGET_BEGIN(LEAKY_ISA_avx512)
 #define SET1_f64 _mm512_set1_pd
 #define MUL_f64 _mm512_mul_pd
 #define STREAM_f64 _mm512_stream_pd
+#define STOREU_f64 _mm512_storeu_pd
 #define SELECT_GT0_f64(c, t, f) \
     _mm512_mask_blend_pd(_mm512_cmp_pd_mask((c), _mm512_setzero_pd(), _CMP_GT_OQ), (f), (t))
 #define STREAM_FENCE _mm_sfence

@@ -11,12 +11,14 @@
 #define SET1_f32 _mm_set1_ps
 #define MUL_f32 _mm_mul_ps
 #define STREAM_f32 _mm_stream_ps
+#define STOREU_f32 _mm_storeu_ps
 #define V_f64 __m128d
 #define LANES_f64 2
 #define LOAD_f64 _mm_loadu_pd
 #define SET1_f64 _mm_set1_pd
 #define MUL_f64 _mm_mul_pd
 #define STREAM_f64 _mm_stream_pd
+#define STOREU_f64 _mm_storeu_pd
 #define STREAM_FENCE _mm_sfence
 /* SSE2 has no blend: select with and/andnot/or on the comparison mask. */
 static inline __m128 select_gt0_f32(__m128 c, __m128 t, __m128 f)

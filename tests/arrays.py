@@ -40,6 +40,12 @@ class Case:
         return self.label
 
 
+def quiet_bit(dtype: np.dtype) -> int:
+    """The bit that makes a NaN of this float dtype quiet."""
+    return {2: 0x0200 if dtype == np.float16 else 0x0040, 4: 0x00400000,
+            8: 1 << 51}[np.dtype(dtype).itemsize]
+
+
 def special_values(dtype: np.dtype) -> np.ndarray:
     """±0, ±inf, NaN, ±1, subnormals, smallest normal and largest finite, for floats."""
     dtype = np.dtype(dtype)
@@ -53,7 +59,15 @@ def special_values(dtype: np.dtype) -> np.ndarray:
     values = [0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, 1.0, -1.0, sub, -sub, sub * 3,
               -sub * 3, info.smallest_normal, -info.smallest_normal, info.max, -info.max,
               info.eps, -info.eps]
-    return np.array(values, dtype=dtype)
+    # Signalling NaNs, by bit pattern (a Python float would arrive quietened):
+    # the backward must pass such a gradient through as stored.
+    bits_type = np.dtype(f"u{dtype.itemsize}")
+    top = 1 << (8 * dtype.itemsize - 1)
+    quiet = quiet_bit(dtype)
+    exponent = np.array(np.inf, dtype).view(bits_type)[()]
+    signalling = [int(exponent) | (quiet >> 1), top | int(exponent) | 1]
+    return np.concatenate([np.array(values, dtype=dtype),
+                           np.array(signalling, bits_type).view(dtype)])
 
 
 def values(dtype: np.dtype, n: int, seed: int = 0) -> np.ndarray:
@@ -136,6 +150,13 @@ def bits(arr: np.ndarray) -> np.ndarray:
     if arr.dtype.itemsize > 8:  # complex128, longdouble: compare 8-byte words
         return arr.reshape(arr.shape + (1,)).view("u8")
     return arr.view(f"u{arr.dtype.itemsize}")
+
+
+def is_signalling_nan(arr: np.ndarray) -> np.ndarray:
+    """Where arr holds a signalling NaN (a NaN with the quiet bit clear)."""
+    arr = np.asarray(arr)
+    quiet = quiet_bit(arr.dtype)
+    return np.isnan(arr.astype(np.float64)) & ((bits(arr) & quiet) == 0)
 
 
 def assert_bits_equal(got: np.ndarray, want: np.ndarray, context: str = "") -> None:

@@ -75,7 +75,7 @@ def test_flags_follow_the_compiler_type_not_the_platform(monkeypatch):
     build = _build_module()
     for kind in ("unix", "mingw32", "cygwin"):
         args = build.compile_args(kind)
-        assert args[:5] == ["-O3", "-std=c99", "-fno-trapping-math", "-Wall", "-Wextra"], kind
+        assert {"-O3", "-std=c11", "-pthread", "-fno-trapping-math", "-Wall", "-Wextra"} <= set(args), kind
         assert "-ffast-math" not in args
         assert build.source_args(kind) == {}
     assert build.compile_args("unix", x86_32=True)[-2:] == ["-msse2", "-mfpmath=sse"]
