@@ -86,7 +86,8 @@ def prelu_backward(grad_output: np.ndarray, x: np.ndarray, weight: np.ndarray,
     xc = x.astype(ctype, copy=False)
     w = _channel_view(weight.astype(ctype), x.ndim, axis)
     with np.errstate(all="ignore"):  # inf - inf in a sum is NaN: IEEE, not an error
-        grad_input = np.where(xc > 0, gc, w * gc)
+        # As in leaky_relu_backward, the gradient passes through as stored.
+        grad_input = np.where(x > 0, grad_output, (w * gc).astype(x.dtype))
         contribution = np.where(xc > 0, 0.0, xc.astype(np.float64) * gc.astype(np.float64))
         if weight.size == 1:
             summed = contribution.sum()
