@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import leaky_c
+from leaky_c import _threads
 from arrays import FLOAT_DTYPES, assert_bits_equal, values
 from conftest import expected_backward, expected_forward
 
@@ -47,9 +48,12 @@ def test_set_num_threads_validates_and_round_trips():
         assert leaky_c.get_num_threads() == 3
         with pytest.raises(ValueError, match="n must be at least 1"):
             leaky_c.set_num_threads(0)
-        with pytest.raises(TypeError, match="n must be an int"):
-            leaky_c.set_num_threads(2.0)
+        for not_an_int in (2.0, True, np.bool_(True), "2"):
+            with pytest.raises(TypeError, match="n must be an int"):
+                leaky_c.set_num_threads(not_an_int)
         assert leaky_c.get_num_threads() == 3
+        leaky_c.set_num_threads(np.int64(2))  # any operator.index integer
+        assert leaky_c.get_num_threads() == 2 and type(leaky_c.get_num_threads()) is int
     finally:
         leaky_c.set_num_threads(previous)
 
@@ -69,3 +73,33 @@ def test_thread_count_comes_from_the_environment_else_the_cores():
     bad = subprocess.run([sys.executable, "-c", code], env={**env, "LEAKY_C_NUM_THREADS": "0"},
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "LEAKY_C_NUM_THREADS=0 must be at least 1" in bad.stderr
+
+
+THREADS_EXTRA = "needs threadpoolctl >= 3.5, the threads extra: pip install leaky_c[threads]"
+
+
+@pytest.mark.skipif(leaky_c.backend != "cffi",
+                    reason="the threadpoolctl controller wraps the compiled module")
+def test_threadpoolctl_lists_and_limits_the_pool(thresholds):
+    threadpoolctl = pytest.importorskip("threadpoolctl", minversion="3.5", reason=THREADS_EXTRA)
+    from leaky_c import _leaky_c
+    thresholds(4096, 1 << 62, 3)
+    x = values(np.float32, 3 * 4096, 1)  # 12 grains: a 3-way split
+    want = expected_forward(x, 0.1)
+    assert_bits_equal(leaky_c.leaky_relu(x, 0.1), want, "3 threads")
+    assert _threads.pool_workers() == 2
+    ours = [info for info in threadpoolctl.threadpool_info() if info["user_api"] == "leaky_c"]
+    assert len(ours) == 1, threadpoolctl.threadpool_info()
+    assert ours[0]["internal_api"] == "leaky_c" and ours[0]["num_threads"] == 3
+    assert ours[0]["filepath"] == _leaky_c.__file__ and ours[0]["version"] == leaky_c.__version__
+    with threadpoolctl.threadpool_limits(1):  # as it limits BLAS and OpenMP
+        assert leaky_c.get_num_threads() == 1
+        assert _threads.pool_workers() == 0, "threadpool_limits(1) left workers running"
+        assert_bits_equal(leaky_c.leaky_relu(x, 0.1), want, "under threadpool_limits(1)")
+        assert _threads.pool_workers() == 0, "a call under threadpool_limits(1) started workers"
+    assert leaky_c.get_num_threads() == 3
+    with threadpoolctl.threadpool_limits({"leaky_c": 2}):
+        assert leaky_c.get_num_threads() == 2
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):  # someone else's pool
+        assert leaky_c.get_num_threads() == 3
+    assert leaky_c.get_num_threads() == 3
