@@ -1,14 +1,22 @@
-"""Threads and processes: concurrent callers, the GIL, and fork.
+"""Threads and processes: concurrent callers, the GIL, fork and exit.
 
 The grain and streaming thresholds are lowered (and restored afterwards) so
 that mid-sized arrays take leaky_c's own thread pool and streaming stores
 while 16 Python threads call at once.
+
+A hang must fail, not block CI: callers are daemon threads joined against a
+deadline, and the cases that could wedge the process itself (a deadlock on the
+pool would also block the fixtures' set_num_threads) run in a fresh
+interpreter under subprocess.run(timeout=...).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import subprocess
 import sys
+import textwrap
 import threading
 import time
 
@@ -16,7 +24,7 @@ import numpy as np
 import pytest
 
 import leaky_c
-from leaky_c import _threads
+from leaky_c import _reference, _threads
 from arrays import FLOAT_DTYPES, assert_bits_equal, bits, values
 from conftest import count, expected_backward, expected_forward
 
@@ -28,6 +36,39 @@ needs_c = pytest.mark.skipif(leaky_c.backend != "cffi",
 GRAIN = 16 << 10
 STREAM_THRESHOLD = 256 << 10
 CALLER_THREADS = 16
+
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def join_or_fail(threads: list, timeout: float) -> None:
+    """Join daemon threads against one deadline; fail (not hang) if any is left."""
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = [thread.name for thread in threads if thread.is_alive()]
+    assert not stuck, f"{len(stuck)} threads hung (still running after {timeout} s): {stuck}"
+
+
+def run_python(code: str, timeout: float = 120, **env: str) -> str:
+    """Run code in a fresh interpreter (tests/ importable); a hang fails the test.
+    It must exit with 0; returns its stdout."""
+    environ = {**os.environ, **env,
+               "PYTHONPATH": os.pathsep.join(filter(None, [TESTS_DIR, os.environ.get("PYTHONPATH")]))}
+    try:
+        done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=environ,
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        hung = exc
+    else:
+        hung = None
+    if hung is not None:  # its output comes as bytes, whatever text= said
+        said = [(part or b"").decode(errors="replace")[-2000:] for part in (hung.stdout, hung.stderr)]
+        pytest.fail(f"the interpreter hung: no exit within {timeout} s; stdout {said[0]!r}, "
+                    f"stderr {said[1]!r}")
+    assert done.returncode == 0, (f"exit code {done.returncode}; stdout {done.stdout[-2000:]!r}; "
+                                  f"stderr {done.stderr[-4000:]}")
+    return done.stdout
 
 
 @pytest.fixture
@@ -61,6 +102,22 @@ def test_sixteen_threads_on_shared_and_separate_arrays(small_thresholds):
     # One shared output that every thread writes a disjoint strided part of.
     shared_x = values(np.float32, CALLER_THREADS * 50_000, 99)
     shared_out = np.full_like(shared_x, 7)
+    # The strided path (rows split between threads) and PReLU (its backward
+    # split over three 64 Ki-element blocks), shared by all threads too.
+    strided_x = values(np.float32, 6 * GRAIN, 5).reshape(-1, 6)[:, ::2]
+    strided_g = values(np.float32, 6 * GRAIN, 6).reshape(-1, 6)[:, 1::2]
+    prelu_x = values(np.float32, 3 * 43692, 7).reshape(-1, 3)
+    prelu_g = values(np.float32, 3 * 43692, 8).reshape(-1, 3)
+    prelu_w = np.array([-0.5, 0.25, 2.0], np.float32)
+    others = {  # name: (call, its expected result)
+        "strided forward": (lambda: leaky_c.leaky_relu(strided_x, 0.2),
+                            expected_forward(strided_x, 0.2)),
+        "strided backward": (lambda: leaky_c.leaky_relu_backward(strided_g, strided_x, 0.2),
+                             expected_backward(strided_g, strided_x, 0.2)),
+        "prelu": (lambda: leaky_c.prelu(prelu_x, prelu_w), _reference.prelu(prelu_x, prelu_w, 1)),
+        "prelu grad_input": (lambda: leaky_c.prelu_backward(prelu_g, prelu_x, prelu_w)[0],
+                             _reference.prelu_backward(prelu_g, prelu_x, prelu_w, 1)[0]),
+    }
     rounds = 6
     start = threading.Barrier(CALLER_THREADS)
     failures: list = []
@@ -92,15 +149,17 @@ def test_sixteen_threads_on_shared_and_separate_arrays(small_thresholds):
                 part = slice(t, None, CALLER_THREADS)
                 leaky_c.leaky_relu(shared_x[part], 0.2, out=shared_out[part])
                 calls[t] += 1
+                for name, (call, want) in others.items():
+                    if not _same_bits(call(), want):
+                        failures.append(f"{name} thread {t} round {r}")
+                    calls[t] += 1
         except Exception as exc:  # reported below, with the thread
             failures.append(f"thread {t}: {exc!r}")
 
-    threads = [threading.Thread(target=caller, args=(t,)) for t in range(CALLER_THREADS)]
+    threads = [threading.Thread(target=caller, args=(t,), daemon=True) for t in range(CALLER_THREADS)]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join(timeout=600)
-    assert not any(thread.is_alive() for thread in threads), "a caller thread hung"
+    join_or_fail(threads, 300)
     assert not failures, failures[:10]
     assert_bits_equal(shared_out, expected_forward(shared_x, 0.2), "shared out, disjoint parts")
     for (dtype, x, g), (x_before, g_before) in zip(inputs, inputs_before):
@@ -203,6 +262,10 @@ def _fork_children(context, args: tuple, n: int) -> list:
 
 @pytest.mark.skipif(sys.platform == "win32" or "fork" not in multiprocessing.get_all_start_methods(),
                     reason="needs fork")
+@pytest.mark.skipif(os.environ.get("LEAKY_C_TSAN") == "1",
+                    reason="ThreadSanitizer cannot run a forked child of a multi-threaded process "
+                    "that starts threads ('starting new threads after multi-threaded fork is not "
+                    "supported'); the plain and ASan runs cover fork")
 def test_fork_after_threaded_calls_gives_a_working_child(small_thresholds):
     n = STREAM_THRESHOLD // 2 + 3  # float32: twice the streaming threshold, on the pool
     x, g = values(np.float32, n, 1), values(np.float32, n, 2)
@@ -232,3 +295,186 @@ def test_fork_after_threaded_calls_gives_a_working_child(small_thresholds):
         background.join(60)
     assert exit_codes == [0] * 6, exit_codes
     count("fork: children forked after threaded calls", len(exit_codes))
+
+
+def test_set_num_threads_while_other_threads_compute():
+    # Six callers on a tiny grain, a switch interval of 1 µs, and a seventh
+    # thread cycling the thread count: the old pool read the count before its
+    # lock and let a valid call raise.  Every call must succeed and be exact.
+    # In a fresh interpreter: a deadlock must not wedge the test process.
+    out = run_python("""
+        import sys, threading
+        import numpy as np
+        import leaky_c
+        from leaky_c import _reference, _threads
+        from arrays import bits, values
+
+        _threads.configure(grain=256, stream_threshold=1 << 62)
+        sys.setswitchinterval(1e-6)
+        x, g = values(np.float32, 1 << 14, 1), values(np.float32, 1 << 14, 2)
+        xt = values(np.float32, 1 << 14, 3).reshape(128, 128).T
+        w = np.linspace(-1, 2, 128).astype(np.float32)
+        calls = {
+            "forward": (lambda: leaky_c.leaky_relu(x, 0.1), _reference.leaky_relu(x, 0.1)),
+            "backward": (lambda: leaky_c.leaky_relu_backward(g, x, 0.1),
+                         _reference.leaky_relu_backward(g, x, 0.1)),
+            "strided": (lambda: leaky_c.leaky_relu(xt, 0.1), _reference.leaky_relu(xt, 0.1)),
+            "prelu": (lambda: leaky_c.prelu(xt, w), _reference.prelu(xt, w, 1)),
+        }
+        stop = threading.Event()
+        failures, done = [], [0] * 6
+
+        def caller(t):
+            try:
+                while not stop.is_set():
+                    for name, (call, want) in calls.items():
+                        if not np.array_equal(bits(call()), bits(want)):
+                            failures.append(f"{name} in thread {t}: wrong bits")
+                        done[t] += 1
+            except BaseException as exc:
+                failures.append(f"thread {t}: {exc!r}")
+                stop.set()
+
+        def toggler():
+            try:
+                for k in range(1500):
+                    leaky_c.set_num_threads(1 + k % 3)
+                    if k % 100 == 0:
+                        assert 0 <= _threads.pool_workers() <= 2
+            except BaseException as exc:
+                failures.append(f"toggler: {exc!r}")
+            stop.set()
+
+        threads = [threading.Thread(target=caller, args=(t,)) for t in range(6)]
+        threads.append(threading.Thread(target=toggler))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        print("calls", min(done), sum(done))
+        print("failures", failures[:10])
+        sys.exit(1 if failures else 0)
+    """, timeout=180)
+    assert "failures []" in out, out
+    assert int(out.split()[1]) > 0, f"a caller never ran a call while the count changed: {out}"
+    count("concurrency: calls during set_num_threads changes", int(out.split()[2]))
+
+
+@pytest.mark.parametrize("pool_started", [True, False], ids=["pool started", "first call at exit"])
+def test_a_large_call_in_an_atexit_handler_is_computed(pool_started):
+    # The old Python pool raised "cannot schedule new futures after interpreter
+    # shutdown" here.  An exception in an atexit handler leaves the exit code
+    # at 0, so the handler prints what it found and the output is checked.
+    out = run_python(f"""
+        import atexit
+        import numpy as np
+        import leaky_c
+        from leaky_c import _reference, _threads
+        from arrays import bits, values
+
+        _threads.configure(grain=4096)
+        leaky_c.set_num_threads(2)
+        x = values(np.float32, 1 << 18, 1)
+
+        def at_exit():
+            y = leaky_c.leaky_relu(x, 0.1)
+            exact = np.array_equal(bits(y), bits(_reference.leaky_relu(x, 0.1)))
+            print("at exit:", "exact" if exact else "WRONG", flush=True)
+
+        atexit.register(at_exit)
+        if {pool_started}:
+            leaky_c.leaky_relu(x, 0.1)
+            assert _threads.pool_workers() == (leaky_c.backend == "cffi")
+    """, LEAKY_C_STREAM_THRESHOLD=str(1 << 62))
+    assert "at exit: exact" in out, out
+
+
+@needs_c
+@pytest.mark.parametrize("when", ["idle", "right after a call", "a daemon thread in calls"])
+def test_the_interpreter_exits_cleanly_while_workers_exist(when):
+    # Nothing joins the workers at exit: they are asleep (idle), spinning
+    # (right after a call), or running ranges for a daemon thread's calls.
+    out = run_python(f"""
+        import threading, time
+        import numpy as np
+        import leaky_c
+        from leaky_c import _threads
+        from arrays import values
+
+        _threads.configure(grain=4096)
+        leaky_c.set_num_threads(3)
+        x = values(np.float32, 1 << 18, 1)
+        leaky_c.leaky_relu(x, 0.1)
+        assert _threads.pool_workers() == 2
+        when = {when!r}
+        if when == "idle":
+            time.sleep(0.2)  # far past the 200 µs spin: the workers sleep
+        elif when == "a daemon thread in calls":
+            started = threading.Event()
+            def loop():
+                while True:
+                    leaky_c.leaky_relu_backward(x, x, 0.1)
+                    started.set()
+            threading.Thread(target=loop, daemon=True).start()
+            started.wait(60)
+        leaky_c.leaky_relu(x, 0.1)
+        print("exiting", flush=True)
+    """)
+    assert out == "exiting\n"
+
+
+@needs_c
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc/self/task (Linux)")
+def test_no_thread_leak_after_many_calls_and_thread_count_changes():
+    # At most threads - 1 OS threads beyond those at the start, whatever ran;
+    # none once set_num_threads(1).  A fresh interpreter: no other test's threads.
+    out = run_python("""
+        import os, threading, time
+        import numpy as np
+        import leaky_c
+        from leaky_c import _threads
+        from arrays import values
+
+        def os_threads(at_most=None):
+            # Python's join() returns just before the OS thread is gone: give
+            # the joined callers a moment to leave /proc (a leak stays).
+            deadline = time.monotonic() + 10
+            while at_most is not None and n_tasks() > at_most and time.monotonic() < deadline:
+                time.sleep(0.01)
+            return n_tasks()
+
+        def n_tasks():
+            return len(os.listdir("/proc/self/task"))
+
+        _threads.configure(grain=4096, stream_threshold=1 << 62)
+        leaky_c.set_num_threads(1)
+        base = os_threads()
+        x = values(np.float32, 1 << 16, 1)
+        xt = x.reshape(256, 256).T
+        w = np.linspace(-1, 2, 256).astype(np.float32)
+
+        def calls(n):
+            for _ in range(n):
+                leaky_c.leaky_relu(x, 0.1)
+                leaky_c.leaky_relu_backward(x, x, 0.1)
+                leaky_c.leaky_relu(xt, 0.1)
+                leaky_c.prelu(xt, w)
+
+        for threads in (3, 2, 5, 1, 4, 7, 2):
+            leaky_c.set_num_threads(threads)
+            calls(50)
+            callers = [threading.Thread(target=calls, args=(20,)) for _ in range(4)]
+            for caller in callers:
+                caller.start()
+            for caller in callers:
+                caller.join()
+            print(threads, os_threads(base + threads - 1) - base, _threads.pool_workers())
+        leaky_c.set_num_threads(1)
+        print(1, os_threads(base) - base, _threads.pool_workers())
+    """)
+    rows = [tuple(map(int, line.split())) for line in out.splitlines()]
+    assert len(rows) == 8, out
+    for threads, extra, workers in rows:
+        assert workers == threads - 1, f"{threads} threads: {workers} workers, not {threads - 1}: {rows}"
+        assert extra <= threads - 1, f"{threads} threads: {extra} extra OS threads: {rows}"
+    assert rows[-1][1:] == (0, 0), f"workers left after set_num_threads(1): {rows}"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The test suite against a build of the C with AddressSanitizer and
-# UndefinedBehaviorSanitizer; fails on any sanitizer report.
+# UndefinedBehaviorSanitizer, or with ThreadSanitizer; fails on any report.
 #
-#   tools/sanitize.sh [pytest arguments]
+#   tools/sanitize.sh [pytest arguments]            ASan + UBSan, the whole suite
+#   tools/sanitize.sh --thread [pytest arguments]   TSan; by default the thread
+#                                                   and concurrency tests
 #
 # Uses the current `python` (it needs numpy, cffi, pytest and hypothesis: the
 # test extra).  The C is built into a throwaway copy of the working tree
@@ -12,7 +14,16 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 python="${PYTHON:-python}"
+mode=address
 sanitizers="-fsanitize=address,undefined -fno-sanitize-recover=all"
+if [[ "${1:-}" == "--thread" ]]; then
+    mode=thread
+    sanitizers="-fsanitize=thread"
+    shift
+    # The thread and concurrency tests, unless the arguments name tests.  (The
+    # fork test skips itself: TSan cannot start threads in a forked child.)
+    [[ " $* " == *" tests/"* ]] || set -- tests/test_threads.py tests/test_concurrency.py "$@"
+fi
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/leaky_c_sanitize.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
@@ -30,11 +41,23 @@ echo "== building the C with $sanitizers into $work"
     || { cat "$work/build.log"; exit 1; }
 
 # Python itself is not instrumented: the sanitizer runtimes are preloaded.
-# detect_leaks=0: CPython keeps memory to exit by design, which LeakSanitizer
-# would report.  Any other report aborts the process: the run fails.
-export LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
-export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1"
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+if [[ $mode == thread ]]; then
+    # TSan sees the accesses of the instrumented C and every lock and thread
+    # through its interceptors (CPython's GIL included), so a report is about
+    # leaky_c's C; none is suppressed.  halt_on_error: the first report ends
+    # the process with exit code 66, so the run fails; the tests'
+    # subprocesses inherit all this and fail the same way.
+    export LD_PRELOAD="$(gcc -print-file-name=libtsan.so)"
+    export TSAN_OPTIONS="halt_on_error=1:exitcode=66:second_deadlock_stack=1"
+    export LEAKY_C_TSAN=1
+else
+    # detect_leaks=0: CPython keeps memory to exit by design, which
+    # LeakSanitizer would report.  Any other report aborts the process: the
+    # run fails.
+    export LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
+    export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1"
+    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+fi
 export LEAKY_C_BACKEND=cffi LEAKY_C_SANITIZER=1 PYTHONDONTWRITEBYTECODE=1
 cd "$work"
 "$python" - "$work" <<'EOF'
