@@ -3,23 +3,26 @@
  *
  * Each thread gets one contiguous range starting on a cache-line multiple of
  * the output, so no line is written by two threads. */
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "kernels.h"
 #include "leaky_c_api.h"
 #include "threadpool.h"
 
-static size_t stream_threshold = SIZE_MAX;
+/* Atomic: it may be set while other threads compute. */
+static atomic_size_t stream_threshold = SIZE_MAX;
 
-void leaky_set_stream_threshold(size_t bytes) { stream_threshold = bytes; }
-size_t leaky_get_stream_threshold(void) { return stream_threshold; }
+void leaky_set_stream_threshold(size_t bytes) { atomic_store(&stream_threshold, bytes); }
+size_t leaky_get_stream_threshold(void) { return atomic_load(&stream_threshold); }
 
 /* Non-temporal stores pay only for a large output that is not also an input
  * and whose pages are already mapped: into a fresh allocation the page faults
  * dominate and ordinary stores are faster (benchmarks/RESULTS.md). */
 static int streams(const void *out, const void *in, size_t nbytes, int flags)
 {
-    return !(flags & LEAKY_FRESH_OUTPUT) && nbytes >= stream_threshold && out != in;
+    return !(flags & LEAKY_FRESH_OUTPUT) && out != in
+        && nbytes >= atomic_load_explicit(&stream_threshold, memory_order_relaxed);
 }
 
 /* A partial overlap of two n-byte arrays (being the same array is fine). */
