@@ -99,7 +99,8 @@ struct slot {
     atomic_uint done;              /* the generation whose range is finished */
     atomic_int sleeping;           /* the worker waits on cond */
     atomic_int taken;              /* the range was claimed, by the worker or the caller */
-    int stop;                      /* written before gen is bumped */
+    atomic_int stop;               /* set before gen is bumped; atomic because a
+                                    * worker may read it for a range the caller took */
     leaky_range_fn fn;
     void *ctx;
     size_t begin, end;
@@ -145,7 +146,7 @@ static void worker_loop(struct slot *s)
     unsigned seen = atomic_load(&s->done);
     for (;;) {
         unsigned g = wait_for_work(s, seen);
-        if (s->stop)
+        if (atomic_load(&s->stop))
             return;
         if (!atomic_exchange(&s->taken, 1))
             s->fn(s->ctx, s->begin, s->end);
@@ -198,7 +199,7 @@ static int start_workers(int want)
 #endif
     while (workers < want) {
         struct slot *s = &slots[workers];
-        s->stop = 0;
+        atomic_store(&s->stop, 0);
         atomic_store(&s->gen, 0u);
         atomic_store(&s->done, 0u);
         atomic_store(&s->taken, 1);
@@ -215,7 +216,7 @@ static void stop_workers(int keep)
 {
     while (workers > keep) {
         struct slot *s = &slots[--workers];
-        s->stop = 1;
+        atomic_store(&s->stop, 1);
         post(s);
         lk_join(s->thread);
     }
