@@ -230,9 +230,18 @@ def test_op_path_equals_direct_path_and_torch(dtype, op_path, paths):
     assert paths == {("leaky_relu", "op"): 1, ("prelu", "op"): 1}
 
 
-def test_use_direct_path_takes_a_bool():
+def test_use_direct_path_switches_the_path_and_takes_a_bool(paths):
     with pytest.raises(TypeError, match="enabled"):
         lt.use_direct_path(1)
+    x = torch.linspace(-1, 1, 7)
+    try:
+        lt.use_direct_path(False)
+        lt.leaky_relu(x, 0.1)
+        lt.use_direct_path(True)
+        lt.leaky_relu(x, 0.1)
+    finally:
+        lt.use_direct_path(True)
+    assert [path for (_, path) in paths if paths[_, path]] == ["op", "direct"]
 
 
 def test_op_path_inplace_errors_follow_torch(op_path, paths):
