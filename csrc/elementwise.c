@@ -72,8 +72,8 @@ int leaky_bwd_##SFX(const T *g, const T *x, T *out, size_t n, double slope, int 
 {                                                                               \
     LEAKY_CHECKS(T, out, g, n * sizeof(T), slope);                              \
     LEAKY_CHECKS(T, out, x, n * sizeof(T), slope);                              \
-    struct job j = {g, x, out, slope,                                           \
-                    streams(out, g, n * sizeof(T), flags) && (const void *)out != x}; \
+    /* the kernel itself keeps plain stores when out is x */                   \
+    struct job j = {g, x, out, slope, streams(out, g, n * sizeof(T), flags)};   \
     leaky_parallel_for(n, sizeof(T), 64 / sizeof(T), bwd_range_##SFX, &j);      \
     return LEAKY_OK;                                                            \
 }
