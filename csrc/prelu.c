@@ -114,7 +114,8 @@ void leaky_prelu_fwd(int dtype, const char *x, const char *weight, char *y,
 {
     struct prelu_job j = {NULL, x, weight, y, NULL, outer * channels * inner, channels, inner, 0};
     size_t itemsize = prelu_fns[dtype].itemsize;
-    leaky_parallel_for(j.total, itemsize, 64 / itemsize, prelu_fns[dtype].fwd, &j);
+    leaky_parallel_for(j.total, itemsize, 64 / itemsize, leaky_line_phase(y, itemsize),
+                       prelu_fns[dtype].fwd, &j);
 }
 
 void leaky_prelu_bwd(int dtype, const char *grad_output, const char *x, const char *weight,
@@ -124,7 +125,8 @@ void leaky_prelu_bwd(int dtype, const char *grad_output, const char *x, const ch
     size_t block = block_elements(channels), blocks = leaky_prelu_blocks(outer, channels, inner);
     struct prelu_job j = {grad_output, x, weight, grad_input, partials,
                           outer * channels * inner, channels, inner, block};
-    leaky_parallel_for(blocks, block * prelu_fns[dtype].itemsize, 1, prelu_fns[dtype].bwd, &j);
+    /* Whole blocks: a boundary's line may be shared; blocks are large. */
+    leaky_parallel_for(blocks, block * prelu_fns[dtype].itemsize, 1, 0, prelu_fns[dtype].bwd, &j);
     for (size_t c = 0; c < channels; c++) {
         double sum = 0.0;
         for (size_t b = 0; b < blocks; b++)

@@ -230,7 +230,8 @@ static size_t pieces_for(size_t n, size_t unit_bytes, int threads)
     return by_size < (size_t)threads ? by_size : (size_t)threads;
 }
 
-void leaky_parallel_for(size_t n, size_t unit_bytes, size_t align, leaky_range_fn fn, void *ctx)
+void leaky_parallel_for(size_t n, size_t unit_bytes, size_t align, size_t phase,
+                        leaky_range_fn fn, void *ctx)
 {
     if (pieces_for(n, unit_bytes, atomic_load(&num_threads)) < 2 || lk_trylock(&busy) != 0) {
         fn(ctx, 0, n);
@@ -251,8 +252,11 @@ void leaky_parallel_for(size_t n, size_t unit_bytes, size_t align, leaky_range_f
     }
     size_t step = (n + pieces - 1) / pieces;
     step = (step + align - 1) / align * align;
+    if (phase >= align || phase >= step)
+        phase = 0;
+    size_t first = step + phase;  /* the caller's range is [0, first) */
     size_t used = 0;  /* workers given a range */
-    for (size_t begin = step; begin < n; begin += step, used++) {
+    for (size_t begin = first; begin < n && used + 1 < pieces; begin += step, used++) {
         struct slot *s = &slots[used];
         s->fn = fn;
         s->ctx = ctx;
@@ -261,7 +265,7 @@ void leaky_parallel_for(size_t n, size_t unit_bytes, size_t align, leaky_range_f
         atomic_store(&s->taken, 0);
         post(s);
     }
-    fn(ctx, 0, step < n ? step : n);
+    fn(ctx, 0, first < n ? first : n);
     /* Ranges no worker has started yet (its core is busy elsewhere, or it is
      * still waking up) are run here, so a loaded machine costs at most the
      * serial time; only ranges a worker took are waited for. */

@@ -9,7 +9,9 @@
  *     (gradient, input) pair, lengths 0-70 at misaligned starts, with and
  *     without streaming stores, in place;
  *   - leaky_fwd_strided / leaky_bwd_strided: positive, negative and unit
- *     strides, every dtype.
+ *     strides, every dtype;
+ *   - the thread pool's split: ranges cover [0, n) once, and every boundary
+ *     is on a 64-byte line of the output, at every start offset.
  * Results must match bit for bit.  The reference converts with exact
  * arithmetic (frexp, ldexp, nearbyint), not with csrc/half.h, and multiplies
  * with the same scalar float or double product the kernels define.
@@ -25,6 +27,7 @@
 #include "cpu.h"
 #include "kernels.h"
 #include "leaky_c_api.h"
+#include "threadpool.h"
 
 /* ---- the reference ------------------------------------------------------ */
 
@@ -471,6 +474,62 @@ static void test_reference(void)
         }
 }
 
+/* ---- the thread pool's ranges ------------------------------------------- */
+
+#define MAX_RANGES 16
+struct ranges {
+    _Atomic int count;
+    size_t begin[MAX_RANGES], end[MAX_RANGES];
+};
+
+static void record_range(void *ctx, size_t begin, size_t end)
+{
+    struct ranges *r = ctx;
+    int k = r->count++;
+    if (k < MAX_RANGES) {
+        r->begin[k] = begin;
+        r->end[k] = end;
+    }
+}
+
+static void test_pool_ranges(void)
+{
+    static const size_t sizes[] = {2, 15, 16, 17, 63, 64, 65, 1000, 4097, 100003};
+    static const size_t itemsizes[] = {2, 4, 8};
+    const size_t grain = leaky_get_grain_bytes();
+    leaky_set_grain_bytes(8);
+    for (int threads = 2; threads <= 7; threads += 5)
+        for (size_t z = 0; z < 3; z++)
+            for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++)
+                for (size_t offset = 0; offset < 64; offset += itemsizes[z]) {
+                    const size_t item = itemsizes[z], n = sizes[s];
+                    const uintptr_t out = 4096 + offset;  /* never dereferenced */
+                    struct ranges r = {0};
+                    leaky_set_num_threads(threads);
+                    leaky_parallel_for(n, item, 64 / item, leaky_line_phase((void *)out, item),
+                                       record_range, &r);
+                    int bad = r.count < 1 || r.count > threads;
+                    size_t covered = 0;
+                    for (int k = 0; !bad && k < r.count; k++) {
+                        covered += r.end[k] - r.begin[k];
+                        bad |= r.begin[k] >= r.end[k] && n > 0;
+                        bad |= r.begin[k] != 0 && (out + r.begin[k] * item) % 64 != 0;
+                        for (int m = 0; m < k; m++)  /* disjoint */
+                            bad |= r.begin[k] < r.end[m] && r.begin[m] < r.end[k];
+                    }
+                    bad |= covered != n;
+                    checks++;
+                    if (bad) {
+                        failures++;
+                        if (failures < 20)
+                            printf("MISMATCH pool ranges: n=%zu item=%zu offset=%zu threads=%d "
+                                   "(%d ranges)\n", n, item, offset, threads, r.count);
+                    }
+                }
+    leaky_set_num_threads(1);
+    leaky_set_grain_bytes(grain);
+}
+
 /* ---- every compiled target ----------------------------------------------- */
 
 static const struct { const char *name; const struct leaky_kernels *table; } tables[] = {
@@ -486,6 +545,8 @@ int main(void)
     int tested = 0;
     test_reference();
     printf("reference conversions: %ld checks, %ld failures\n", checks, failures);
+    test_pool_ranges();
+    printf("thread pool ranges: %ld checks, %ld failures so far\n", checks, failures);
     for (int t = 0; t < leaky_target_count(); t++) {
         const char *name = leaky_target_name(t);
         const struct leaky_kernels *k = NULL;
