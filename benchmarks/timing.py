@@ -7,6 +7,13 @@
 - Repeats are interleaved: repeat r of every implementation in the group runs
   before repeat r + 1 of any, so drift on a shared machine hits all alike.
   Each repeat gives seconds per call; the report uses the best and the median.
+- Settle: with more than one thread, each timing starts after a pause of
+  ``SETTLE_S``, so that the pool of the implementation timed before has
+  gone to sleep.  PyTorch's OpenMP workers spin for about 9 ms of CPU after
+  each parallel region (libgomp's default); on a 2-core machine they took a
+  core from whatever was timed next, and that alone made leaky_c look 20-40%
+  slower than PyTorch at 3*10^6 elements (benchmarks/RESULTS.md).  Each
+  timing then pays one wake-up of its own pool, as a first call does.
 - Garbage collection is off while timing, as in ``timeit``.
 - In place: applying Leaky ReLU again to its own output is a different
   workload (negative values shrink by the slope each time, pass through
@@ -29,6 +36,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional
 
 import leaky_c
+
+#: Pause before each timing when threads are used: longer than any peer's
+#: pool spins after a call (libgomp: about 9 ms here; leaky_c: 0.2 ms).
+SETTLE_S = 0.03
 
 #: Timer cost kept below this fraction of a batch of in-place calls.
 TIMER_SHARE = 0.01
@@ -106,10 +117,13 @@ def inplace_batch(per_call: float, overhead: float, number: int) -> int:
 def measure(plans: list[Plan], repeat: int, overhead: float) -> None:
     """Append ``repeat`` timings to each plan, interleaved across plans."""
     enabled = gc.isenabled()
+    settle = SETTLE_S if len(plans) > 1 and leaky_c.get_num_threads() > 1 else 0.0
     gc.disable()
     try:
         for _ in range(repeat):
             for plan in plans:
+                if settle:
+                    time.sleep(settle)
                 plan.times.append(time_once(plan, overhead))
     finally:
         if enabled:
