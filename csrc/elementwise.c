@@ -3,9 +3,15 @@
  *
  * Each thread gets one contiguous range starting on a 64-byte line of the
  * output (leaky_line_phase), so no line is written by two threads. */
+#define _DEFAULT_SOURCE  /* mincore under -std=c11 */
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#if defined(__linux__) || defined(__APPLE__) || defined(__FreeBSD__)
+#include <sys/mman.h>
+#include <unistd.h>
+#define LEAKY_HAVE_MINCORE 1
+#endif
 #include "kernels.h"
 #include "leaky_c_api.h"
 #include "threadpool.h"
@@ -16,13 +22,37 @@ static atomic_size_t stream_threshold = SIZE_MAX;
 void leaky_set_stream_threshold(size_t bytes) { atomic_store(&stream_threshold, bytes); }
 size_t leaky_get_stream_threshold(void) { return atomic_load(&stream_threshold); }
 
-/* Non-temporal stores pay only for a large output that is not also an input
- * and whose pages are already mapped: into a fresh allocation the page faults
- * dominate and ordinary stores are faster (benchmarks/RESULTS.md). */
+/* Whether a fresh allocation's pages are mapped already (malloc handed back
+ * memory it had used before): its first, middle and last pages are resident.
+ * Three system calls, made only for outputs of tens of MiB. */
+static int mapped(const void *out, size_t nbytes)
+{
+#ifdef LEAKY_HAVE_MINCORE
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t probes[3] = {(uintptr_t)out, (uintptr_t)out + nbytes / 2,
+                                 (uintptr_t)out + nbytes - 1};
+    for (int k = 0; k < 3; k++) {
+        unsigned char resident = 0;
+        if (mincore((void *)(probes[k] / page * page), 1, (void *)&resident) != 0
+                || !(resident & 1))
+            return 0;
+    }
+    return 1;
+#else
+    (void)out, (void)nbytes;
+    return 0;
+#endif
+}
+
+/* Non-temporal stores pay for a large output that is not also an input and
+ * whose pages are mapped.  Into a fresh allocation that still has to be
+ * faulted in, the page faults dominate and ordinary stores are as fast or
+ * faster; a fresh allocation that malloc recycled is like an existing array
+ * (benchmarks/RESULTS.md). */
 static int streams(const void *out, const void *in, size_t nbytes, int flags)
 {
-    return !(flags & LEAKY_FRESH_OUTPUT) && out != in
-        && nbytes >= atomic_load_explicit(&stream_threshold, memory_order_relaxed);
+    return out != in && nbytes >= atomic_load_explicit(&stream_threshold, memory_order_relaxed)
+        && (!(flags & LEAKY_FRESH_OUTPUT) || mapped(out, nbytes));
 }
 
 /* A partial overlap of two n-byte arrays (being the same array is fine). */

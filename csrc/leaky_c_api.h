@@ -14,8 +14,8 @@
  */
 
 enum leaky_status { LEAKY_OK, LEAKY_OVERLAP, LEAKY_BAD_SLOPE, LEAKY_UNALIGNED };
-/* LEAKY_FRESH_OUTPUT: the output was just allocated (its pages are not mapped
- * yet), so streaming stores do not pay. */
+/* LEAKY_FRESH_OUTPUT: the output was just allocated, so its pages may not be
+ * mapped yet; streaming stores are used only if they are. */
 enum leaky_flags { LEAKY_FRESH_OUTPUT = 1 };
 
 /* Forward: y = x > 0 ? x : negative_slope * x.  Backward: grad_input =
