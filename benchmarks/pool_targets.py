@@ -14,7 +14,11 @@ Each line is a ratio of two implementations timed side by side, interleaved
 - 1 GiB: the forward into out= against the streaming copy at the same thread
   count, and the allocating forward and backward against PyTorch.
 
-``--quick`` skips the 1 GiB cases.  The figures go to benchmarks/RESULTS.md.
+``--quick`` skips the 1 GiB cases.  ``--table 1 2 4 8 16`` prints instead the
+many-core table: torch/leaky_c for the float32 forward into out= (and the
+allocating forward) at each thread count and at 10^5, 10^6, 10^7 and 2^28
+elements, with both times; ``tools/many_cores.sh`` runs it on a lent machine.
+The figures go to benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -69,6 +73,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="skip the 1 GiB cases")
     parser.add_argument("--big-only", action="store_true", help="only the 1 GiB cases")
+    parser.add_argument("--table", type=int, nargs="+", metavar="T",
+                        help="only the many-core table, at these thread counts")
     args = parser.parse_args(argv)
     import torch
     rng = np.random.default_rng(0)
@@ -76,6 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"leaky_c {leaky_c.__version__}, torch {torch.__version__}, {T} threads, "
           f"target {leaky_c._backend.active_target()}, grain {_threads.grain_bytes()} B")
 
+    if args.table:
+        table(args.table, rng, args.repeat)
+        return
     if not args.big_only:
         mid_sizes(T, rng, kw)
     if not args.quick:
@@ -145,6 +154,35 @@ def mid_sizes(T: int, rng: np.random.Generator, kw: dict) -> None:
                   "torch": lambda: F.leaky_relu(tx, SLOPE)}, **kw)
         line("n=100 allocating forward: leaky_c/torch", t["leaky_c"] / t["torch"], "<= 0.9")
 
+
+
+TABLE_SIZES = (10**5, 10**6, 10**7, 1 << 28)
+
+
+def table(thread_counts: list[int], rng: np.random.Generator, repeat: int) -> None:
+    """torch/leaky_c at each thread count and size: a markdown table, row by row."""
+    import torch
+    F = torch.nn.functional
+    print("| case | n | threads | leaky_c | PyTorch | torch/leaky_c |")
+    print("|---|---|---|---|---|---|", flush=True)
+    for n in TABLE_SIZES:
+        x = rng.standard_normal(n, dtype=np.float32)
+        out, tout = np.empty_like(x), torch.empty(n)
+        tx = torch.from_numpy(x)
+        cases = {"forward out=": (lambda: leaky_c.leaky_relu(x, SLOPE, out=out),
+                                  lambda: torch._C._nn.leaky_relu(tx, SLOPE, out=tout)),
+                 "forward allocating": (lambda: leaky_c.leaky_relu(x, SLOPE),
+                                        lambda: F.leaky_relu(tx, SLOPE))}
+        min_time = 0.05 if n < 1 << 24 else 0.0
+        for T in thread_counts:
+            with peer_threads(T):
+                for case, (ours, theirs) in cases.items():
+                    t = best({"leaky_c": ours, "torch": theirs}, min_time, repeat)
+                    ratio = t["torch"] / t["leaky_c"]
+                    print(f"| {case} | {n:,} | {T} | {t['leaky_c'] * 1e6:,.0f} us "
+                          f"| {t['torch'] * 1e6:,.0f} us | {ratio:.2f}{'' if ratio >= 1 else ' (<1)'} |",
+                          flush=True)
+        del x, out, tout, tx
 
 
 def big(T: int, rng: np.random.Generator) -> None:
