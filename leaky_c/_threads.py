@@ -72,16 +72,29 @@ def last_level_cache_bytes() -> int:
     return max(sizes, default=32 << 20)
 
 
-class _Settings:
-    """The settings where there is no C (the NumPy backend keeps them for show_config)."""
-    num_threads = 1
-    grain = DEFAULT_GRAIN_BYTES
-    stream_threshold = 0
+class _NumpySettings:
+    """The C settings' stand-in on the NumPy backend (show_config reports them):
+    the compiled module's getters and setters, so that each setting lives in
+    one place, the C when there is one."""
+
+    def __init__(self) -> None:
+        self.threads, self.grain, self.stream = 1, DEFAULT_GRAIN_BYTES, 0
+
+    def leaky_get_num_threads(self) -> int: return self.threads
+    def leaky_set_num_threads(self, n: int) -> None: self.threads = n
+    def leaky_get_grain_bytes(self) -> int: return self.grain
+    def leaky_set_grain_bytes(self, n: int) -> None: self.grain = n
+    def leaky_get_stream_threshold(self) -> int: return self.stream
+    def leaky_set_stream_threshold(self, n: int) -> None: self.stream = n
+    def leaky_pool_workers(self) -> int: return 0
+
+
+_settings: Any = lib if lib is not None else _NumpySettings()
 
 
 def get_num_threads() -> int:
     """The number of threads a large call uses (LEAKY_C_NUM_THREADS, else the cores)."""
-    return lib.leaky_get_num_threads() if lib is not None else _Settings.num_threads
+    return _settings.leaky_get_num_threads()
 
 
 def set_num_threads(n: int) -> None:
@@ -92,34 +105,28 @@ def set_num_threads(n: int) -> None:
     n = integer(n, "n")
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
-    if lib is not None:
-        lib.leaky_set_num_threads(n)
-    _Settings.num_threads = n
+    _settings.leaky_set_num_threads(n)
 
 
 def grain_bytes() -> int:
-    return lib.leaky_get_grain_bytes() if lib is not None else _Settings.grain
+    return _settings.leaky_get_grain_bytes()
 
 
 def stream_threshold_bytes() -> int:
-    return lib.leaky_get_stream_threshold() if lib is not None else _Settings.stream_threshold
+    return _settings.leaky_get_stream_threshold()
 
 
 def configure(grain: int | None = None, stream_threshold: int | None = None) -> None:
     """Set the grain and the streaming-store threshold, in bytes of output."""
     if grain is not None:
-        _Settings.grain = grain
-        if lib is not None:
-            lib.leaky_set_grain_bytes(grain)
+        _settings.leaky_set_grain_bytes(grain)
     if stream_threshold is not None:
-        _Settings.stream_threshold = stream_threshold
-        if lib is not None:
-            lib.leaky_set_stream_threshold(stream_threshold)
+        _settings.leaky_set_stream_threshold(stream_threshold)
 
 
 def pool_workers() -> int:
     """Worker threads the native pool has started (0 on the NumPy backend)."""
-    return lib.leaky_pool_workers() if lib is not None else 0
+    return _settings.leaky_pool_workers()
 
 
 set_num_threads(_env_int("LEAKY_C_NUM_THREADS", available_cores(), 1))

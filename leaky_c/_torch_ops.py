@@ -40,16 +40,17 @@ from torch import Tensor
 
 import leaky_c
 from leaky_c import _backend
+from leaky_c._kernels import KERNELS
+from leaky_c._validate import BFLOAT16 as _BFLOAT16  # without ml_dtypes, no bfloat16
 
-try:  # NumPy's bfloat16; without it bfloat16 tensors are not served
-    import ml_dtypes
-    _BFLOAT16: Optional[np.dtype] = np.dtype(ml_dtypes.bfloat16)
-except ImportError:
-    _BFLOAT16 = None
+#: torch dtype -> NumPy dtype, for the dtypes leaky_c serves.
+_NUMPY_DTYPES = {torch.float32: np.dtype(np.float32), torch.float64: np.dtype(np.float64),
+                 torch.float16: np.dtype(np.float16)}
+if _BFLOAT16 is not None:
+    _NUMPY_DTYPES[torch.bfloat16] = _BFLOAT16
 
 #: The dtypes leaky_c's kernels serve.
-SERVED_DTYPES = frozenset(
-    (torch.float32, torch.float64, torch.float16) + ((torch.bfloat16,) if _BFLOAT16 else ()))
+SERVED_DTYPES = frozenset(_NUMPY_DTYPES)
 
 # PyTorch 2.13's words (aten/src/ATen/native/Activation.cpp), so that code
 # matching on them behaves the same with either module.
@@ -108,14 +109,12 @@ def new_like(x: Tensor) -> Tensor:
 # (a nonzero status), an unaligned pointer or a partial overlap: those calls, and
 # everything from SMALL_BYTES up, go through leaky_c's API.
 SMALL_BYTES = 4 << 20
+#: torch dtype -> (forward, backward, pointer type): the C table's entries
+#: (leaky_c._kernels), empty on the NumPy backend.
 _C_KERNELS: dict = {}
 if _backend.lib is not None:
-    _C_KERNELS = {
-        torch.float32: (_backend.lib.leaky_fwd_f32, _backend.lib.leaky_bwd_f32, "float *"),
-        torch.float64: (_backend.lib.leaky_fwd_f64, _backend.lib.leaky_bwd_f64, "double *"),
-        torch.float16: (_backend.lib.leaky_fwd_f16, _backend.lib.leaky_bwd_f16, "uint16_t *"),
-        torch.bfloat16: (_backend.lib.leaky_fwd_bf16, _backend.lib.leaky_bwd_bf16, "uint16_t *"),
-    }
+    _C_KERNELS = {t: (k.fwd, k.bwd, _backend.ffi.getctype(k.buffer.item, "*"))
+                  for t, k in ((t, KERNELS.get(d)) for t, d in _NUMPY_DTYPES.items()) if k}
     _cast = _backend.ffi.cast
 
 
