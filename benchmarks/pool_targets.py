@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--min-time", type=float, default=0.05)
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--quick", action="store_true", help="skip the 1 GiB cases")
     parser.add_argument("--big-only", action="store_true", help="only the 1 GiB cases")
     parser.add_argument("--table", type=int, nargs="+", metavar="T",
