@@ -95,16 +95,16 @@ const char *leaky_target_name(int target)
     return (target >= 0 && target < N_TARGETS) ? targets[target].name : "";
 }
 
-static int active_target = 0;
-const struct leaky_kernels *leaky_active = &leaky_kernels_baseline;
+static atomic_int active_target = 0;
+_Atomic(const struct leaky_kernels *) leaky_active = &leaky_kernels_baseline;
 
-int leaky_get_target(void) { return active_target; }
+int leaky_get_target(void) { return atomic_load(&active_target); }
 
 int leaky_set_target(int target)
 {
     if (!leaky_target_supported(target))
         return -1;
-    active_target = target;
-    leaky_active = targets[target].kernels;
+    atomic_store(&leaky_active, targets[target].kernels);
+    atomic_store(&active_target, target);
     return 0;
 }

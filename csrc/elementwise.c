@@ -82,13 +82,13 @@ struct job {
 static void fwd_range_##SFX(void *ctx, size_t begin, size_t end)                \
 {                                                                               \
     const struct job *j = ctx;                                                  \
-    leaky_active->fwd_##SFX((const T *)j->in0 + begin, (T *)j->out + begin,     \
+    LEAKY_ACTIVE->fwd_##SFX((const T *)j->in0 + begin, (T *)j->out + begin,     \
                             end - begin, (S)j->slope, j->stream);               \
 }                                                                               \
 static void bwd_range_##SFX(void *ctx, size_t begin, size_t end)                \
 {                                                                               \
     const struct job *j = ctx;                                                  \
-    leaky_active->bwd_##SFX((const T *)j->in0 + begin, (const T *)j->in1 + begin, \
+    LEAKY_ACTIVE->bwd_##SFX((const T *)j->in0 + begin, (const T *)j->in1 + begin, \
                             (T *)j->out + begin, end - begin, (S)j->slope, j->stream); \
 }                                                                               \
 int leaky_fwd_##SFX(const T *x, T *y, size_t n, double slope, int flags)        \

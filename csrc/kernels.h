@@ -2,6 +2,7 @@
 #ifndef LEAKY_KERNELS_H
 #define LEAKY_KERNELS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,8 +42,11 @@ struct leaky_kernels {
 #define LEAKY_TARGET_END
 #endif
 
-/* The table of the target that serves calls now (dispatch.c). */
-extern const struct leaky_kernels *leaky_active;
+/* The table of the target that serves calls now (dispatch.c).  Atomic, as
+ * leaky_set_target may run while other threads compute; every target gives
+ * the same bits, so a call may even mix them.  Read with LEAKY_ACTIVE. */
+extern _Atomic(const struct leaky_kernels *) leaky_active;
+#define LEAKY_ACTIVE (atomic_load_explicit(&leaky_active, memory_order_relaxed))
 
 extern const struct leaky_kernels leaky_kernels_baseline;
 #ifdef LEAKY_X86_TARGETS

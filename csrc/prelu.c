@@ -56,7 +56,7 @@ static void fwd_range_##SFX(void *ctx, size_t begin, size_t end)                
             p += n;                                                             \
         } else {                                                                \
             size_t stop = (row + 1) * j->inner < end ? (row + 1) * j->inner : end; \
-            leaky_active->fwd_##SFX(x + p, y + p, stop - p, LOAD_##SFX(w + c), 0); \
+            LEAKY_ACTIVE->fwd_##SFX(x + p, y + p, stop - p, LOAD_##SFX(w + c), 0); \
             p = stop;                                                           \
         }                                                                       \
     }                                                                           \
@@ -85,8 +85,8 @@ static void bwd_range_##SFX(void *ctx, size_t begin, size_t end)                
                 p += n;                                                         \
             } else {                                                            \
                 size_t stop = (row + 1) * j->inner < stop_block ? (row + 1) * j->inner : stop_block; \
-                leaky_active->bwd_##SFX(g + p, x + p, gi + p, stop - p, LOAD_##SFX(w + c), 0); \
-                sums[c] += leaky_active->neg_dot_##SFX(x + p, g + p, stop - p); \
+                LEAKY_ACTIVE->bwd_##SFX(g + p, x + p, gi + p, stop - p, LOAD_##SFX(w + c), 0); \
+                sums[c] += LEAKY_ACTIVE->neg_dot_##SFX(x + p, g + p, stop - p); \
                 p = stop;                                                       \
             }                                                                   \
         }                                                                       \

@@ -20,7 +20,7 @@ static void fwd_row_##SFX(char *const *p, const ptrdiff_t *s, size_t n, double s
 {                                                                               \
     const C a = (C)slope;                                                       \
     if (s[0] == (ptrdiff_t)sizeof(T) && s[1] == (ptrdiff_t)sizeof(T)) {         \
-        leaky_active->fwd_##SFX((const T *)p[0], (T *)p[1], n, a, 0);           \
+        LEAKY_ACTIVE->fwd_##SFX((const T *)p[0], (T *)p[1], n, a, 0);           \
         return;                                                                 \
     }                                                                           \
     for (size_t i = 0; i < n; i++) {                                            \
@@ -33,7 +33,7 @@ static void bwd_row_##SFX(char *const *p, const ptrdiff_t *s, size_t n, double s
     const C a = (C)slope;                                                       \
     if (s[0] == (ptrdiff_t)sizeof(T) && s[1] == (ptrdiff_t)sizeof(T)            \
             && s[2] == (ptrdiff_t)sizeof(T)) {                                  \
-        leaky_active->bwd_##SFX((const T *)p[0], (const T *)p[1], (T *)p[2], n, a, 0); \
+        LEAKY_ACTIVE->bwd_##SFX((const T *)p[0], (const T *)p[1], (T *)p[2], n, a, 0); \
         return;                                                                 \
     }                                                                           \
     for (size_t i = 0; i < n; i++) {  /* the gradient passes through as stored */ \

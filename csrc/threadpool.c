@@ -40,6 +40,7 @@ typedef HANDLE lk_thread;
 #define lk_trylock(m) (TryAcquireSRWLockExclusive(m) ? 0 : 1)
 #define lk_unlock(m) ReleaseSRWLockExclusive(m)
 #define lk_cond_init(c) InitializeConditionVariable(c)
+#define lk_cond_destroy(c) ((void)(c))  /* nothing to free */
 #define lk_cond_wait(c, m) SleepConditionVariableSRW((c), (m), INFINITE, 0)
 #define lk_cond_signal(c) WakeConditionVariable(c)
 #define lk_yield() SwitchToThread()
@@ -63,6 +64,7 @@ typedef pthread_t lk_thread;
 #define lk_trylock(m) pthread_mutex_trylock(m)
 #define lk_unlock(m) pthread_mutex_unlock(m)
 #define lk_cond_init(c) pthread_cond_init((c), NULL)
+#define lk_cond_destroy(c) pthread_cond_destroy(c)
 #define lk_cond_wait(c, m) pthread_cond_wait((c), (m))
 #define lk_cond_signal(c) pthread_cond_signal(c)
 #define lk_yield() sched_yield()
@@ -219,6 +221,7 @@ static void stop_workers(int keep)
         atomic_store(&s->stop, 1);
         post(s);
         lk_join(s->thread);
+        lk_cond_destroy(&s->cond);  /* start_workers inits it again */
     }
 }
 

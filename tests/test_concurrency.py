@@ -360,6 +360,57 @@ def test_set_num_threads_while_other_threads_compute():
     count("concurrency: calls during set_num_threads changes", int(out.split()[2]))
 
 
+def test_switching_targets_while_other_threads_compute():
+    # The active target is one atomic pointer: switching it while four callers
+    # compute on the pool (tiny grain) is no data race (ThreadSanitizer runs
+    # this file) and every result stays exact, since every target gives the
+    # same bits.
+    out = run_python("""
+        import sys, threading, time
+        import numpy as np
+        import leaky_c
+        from leaky_c import _backend, _reference, _threads
+        from arrays import bits, values
+
+        _threads.configure(grain=256, stream_threshold=1 << 62)
+        leaky_c.set_num_threads(3)
+        targets = [_backend.compiled_targets().index(t) for t in _backend.runnable_targets()]
+        arrays = [(values(dt, 1 << 13, 1), values(dt, 1 << 13, 2)) for dt in (np.float32, np.float16)]
+        stop = threading.Event()
+        failures, done = [], [0] * 4
+
+        def caller(t):
+            try:
+                while not stop.is_set():
+                    for x, g in arrays:
+                        if not np.array_equal(bits(leaky_c.leaky_relu(x, 0.1)),
+                                              bits(_reference.leaky_relu(x, 0.1))):
+                            failures.append(f"forward {x.dtype} in thread {t}")
+                        if not np.array_equal(bits(leaky_c.leaky_relu_backward(g, x, 0.1)),
+                                              bits(_reference.leaky_relu_backward(g, x, 0.1))):
+                            failures.append(f"backward {x.dtype} in thread {t}")
+                        done[t] += 1
+            except BaseException as exc:
+                failures.append(f"thread {t}: {exc!r}")
+
+        threads = [threading.Thread(target=caller, args=(t,)) for t in range(4)]
+        for thread in threads:
+            thread.start()
+        switches, deadline = 0, time.monotonic() + 60
+        while min(done) < 20 and time.monotonic() < deadline and not failures:
+            assert _backend.lib.leaky_set_target(targets[switches % len(targets)]) == 0
+            switches += 1
+        stop.set()
+        for thread in threads:
+            thread.join()
+        print("calls", min(done), "switches", switches, "targets", len(targets))
+        print("failures", failures[:10])
+        sys.exit(1 if failures else 0)
+    """, timeout=180)
+    assert "failures []" in out, out
+    assert int(out.split()[1]) >= 20, f"the callers did not run while the target changed: {out}"
+
+
 @pytest.mark.parametrize("pool_started", [True, False], ids=["pool started", "first call at exit"])
 def test_a_large_call_in_an_atexit_handler_is_computed(pool_started):
     # The old Python pool raised "cannot schedule new futures after interpreter
