@@ -360,6 +360,7 @@ def test_set_num_threads_while_other_threads_compute():
     count("concurrency: calls during set_num_threads changes", int(out.split()[2]))
 
 
+@needs_c
 def test_switching_targets_while_other_threads_compute():
     # The active target is one atomic pointer: switching it while four callers
     # compute on the pool (tiny grain) is no data race (ThreadSanitizer runs
@@ -397,10 +398,12 @@ def test_switching_targets_while_other_threads_compute():
         for thread in threads:
             thread.start()
         switches, deadline = 0, time.monotonic() + 60
-        while min(done) < 20 and time.monotonic() < deadline and not failures:
-            assert _backend.lib.leaky_set_target(targets[switches % len(targets)]) == 0
-            switches += 1
-        stop.set()
+        try:
+            while min(done) < 20 and time.monotonic() < deadline and not failures:
+                assert _backend.lib.leaky_set_target(targets[switches % len(targets)]) == 0
+                switches += 1
+        finally:
+            stop.set()
         for thread in threads:
             thread.join()
         print("calls", min(done), "switches", switches, "targets", len(targets))
