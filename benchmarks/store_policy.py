@@ -44,14 +44,10 @@ def _fresh_rows(n: int, x: np.ndarray, allocators: dict, repeat: int, label: str
                   "stream": lambda: _forward(x, alloc(), True),
                   "policy": lambda: _forward(x, alloc(), False, fresh=True)},
                  min_time=0.0, repeat=repeat)
-        print(f"n={n:>10} {x.nbytes >> 20:>5} MiB {leaky_c_threads()} thr, {label} "
+        print(f"n={n:>10} {x.nbytes >> 20:>5} MiB {lib.leaky_get_num_threads()} thr, {label} "
               f"({name:11}): plain {t['plain'] * 1e3:8.2f} ms  stream "
               f"{t['stream'] * 1e3:8.2f} ms  plain/stream {t['plain'] / t['stream']:5.2f}"
               f"  plain/policy {t['plain'] / t['policy']:5.2f}", flush=True)
-
-
-def leaky_c_threads() -> int:
-    return lib.leaky_get_num_threads()
 
 
 def _recycle_large_allocations() -> bool:

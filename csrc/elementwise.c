@@ -2,7 +2,7 @@
  * and the split over the thread pool.  One macro makes them for every dtype.
  *
  * Each thread gets one contiguous range starting on a 64-byte line of the
- * output (leaky_line_phase), so no line is written by two threads. */
+ * output (threadpool.h), so no line is written by two threads. */
 #define _DEFAULT_SOURCE  /* mincore under -std=c11 */
 #include <stdatomic.h>
 #include <stddef.h>
@@ -95,8 +95,7 @@ int leaky_fwd_##SFX(const T *x, T *y, size_t n, double slope, int flags)        
 {                                                                               \
     LEAKY_CHECKS(T, y, x, n * sizeof(T), slope);                                \
     struct job j = {x, NULL, y, slope, streams(y, x, n * sizeof(T), flags)};    \
-    leaky_parallel_for(n, sizeof(T), 64 / sizeof(T), leaky_line_phase(y, sizeof(T)), \
-                       fwd_range_##SFX, &j);                                    \
+    leaky_parallel_for(n, sizeof(T), y, fwd_range_##SFX, &j);                   \
     return LEAKY_OK;                                                            \
 }                                                                               \
 int leaky_bwd_##SFX(const T *g, const T *x, T *out, size_t n, double slope, int flags) \
@@ -105,8 +104,7 @@ int leaky_bwd_##SFX(const T *g, const T *x, T *out, size_t n, double slope, int 
     LEAKY_CHECKS(T, out, x, n * sizeof(T), slope);                              \
     /* the kernel itself keeps plain stores when out is x */                   \
     struct job j = {g, x, out, slope, streams(out, g, n * sizeof(T), flags)};   \
-    leaky_parallel_for(n, sizeof(T), 64 / sizeof(T), leaky_line_phase(out, sizeof(T)), \
-                       bwd_range_##SFX, &j);                                    \
+    leaky_parallel_for(n, sizeof(T), out, bwd_range_##SFX, &j);                 \
     return LEAKY_OK;                                                            \
 }
 

@@ -114,8 +114,7 @@ void leaky_prelu_fwd(int dtype, const char *x, const char *weight, char *y,
 {
     struct prelu_job j = {NULL, x, weight, y, NULL, outer * channels * inner, channels, inner, 0};
     size_t itemsize = prelu_fns[dtype].itemsize;
-    leaky_parallel_for(j.total, itemsize, 64 / itemsize, leaky_line_phase(y, itemsize),
-                       prelu_fns[dtype].fwd, &j);
+    leaky_parallel_for(j.total, itemsize, y, prelu_fns[dtype].fwd, &j);
 }
 
 void leaky_prelu_bwd(int dtype, const char *grad_output, const char *x, const char *weight,
@@ -126,7 +125,7 @@ void leaky_prelu_bwd(int dtype, const char *grad_output, const char *x, const ch
     struct prelu_job j = {grad_output, x, weight, grad_input, partials,
                           outer * channels * inner, channels, inner, block};
     /* Whole blocks: a boundary's line may be shared; blocks are large. */
-    leaky_parallel_for(blocks, block * prelu_fns[dtype].itemsize, 1, 0, prelu_fns[dtype].bwd, &j);
+    leaky_parallel_for(blocks, block * prelu_fns[dtype].itemsize, NULL, prelu_fns[dtype].bwd, &j);
     for (size_t c = 0; c < channels; c++) {
         double sum = 0.0;
         for (size_t b = 0; b < blocks; b++)

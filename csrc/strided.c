@@ -113,8 +113,7 @@ static void run_strided(struct strided_job *j, size_t itemsize)
     for (int d = 0; d < j->ndim; d++)
         total *= j->shape[d];
     if (total)
-        leaky_parallel_for(total, itemsize, 64 / itemsize,
-                           leaky_line_phase(j->base[j->nops - 1], itemsize), strided_range, j);
+        leaky_parallel_for(total, itemsize, j->base[j->nops - 1], strided_range, j);
 }
 
 static const size_t itemsizes[] = {sizeof(float), sizeof(double), sizeof(uint16_t), sizeof(uint16_t)};

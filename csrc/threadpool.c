@@ -233,8 +233,7 @@ static size_t pieces_for(size_t n, size_t unit_bytes, int threads)
     return by_size < (size_t)threads ? by_size : (size_t)threads;
 }
 
-void leaky_parallel_for(size_t n, size_t unit_bytes, size_t align, size_t phase,
-                        leaky_range_fn fn, void *ctx)
+void leaky_parallel_for(size_t n, size_t unit_bytes, const void *out, leaky_range_fn fn, void *ctx)
 {
     if (pieces_for(n, unit_bytes, atomic_load(&num_threads)) < 2 || lk_trylock(&busy) != 0) {
         fn(ctx, 0, n);
@@ -253,10 +252,14 @@ void leaky_parallel_for(size_t n, size_t unit_bytes, size_t align, size_t phase,
         fn(ctx, 0, n);
         return;
     }
+    /* Boundaries at phase + a multiple of align units: out's 64-byte lines. */
+    size_t align = 1, phase = 0;
+    if (out != NULL && 64 % unit_bytes == 0 && (uintptr_t)out % unit_bytes == 0) {
+        align = 64 / unit_bytes;
+        phase = (size_t)((64 - (uintptr_t)out % 64) % 64) / unit_bytes;
+    }
     size_t step = (n + pieces - 1) / pieces;
     step = (step + align - 1) / align * align;
-    if (phase >= align || phase >= step)
-        phase = 0;
     size_t first = step + phase;  /* the caller's range is [0, first) */
     size_t used = 0;  /* workers given a range */
     for (size_t begin = first; begin < n && used + 1 < pieces; begin += step, used++) {
