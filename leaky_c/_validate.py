@@ -54,9 +54,13 @@ def integer(value: Any, name: str) -> int:
         raise TypeError(f"{name} must be an int, got {type(value).__name__}") from None
 
 
+def _is_tensor(obj: Any) -> bool:
+    return type(obj).__module__.startswith("torch") and hasattr(obj, "requires_grad")
+
+
 def _refuse_grad_tensor(obj: Any, name: str) -> None:
     # torch's own error ("Can't call numpy() on Tensor that requires grad") names no argument.
-    if getattr(obj, "requires_grad", False) is True and type(obj).__module__.startswith("torch"):
+    if _is_tensor(obj) and obj.requires_grad is True:
         raise TypeError(
             f"{name} is a torch.Tensor that requires grad; pass {name}.detach() to compute "
             "on its values, or use leaky_c.torch for autograd")
@@ -68,6 +72,11 @@ def as_array(obj: Any, name: str) -> np.ndarray:
     try:
         arr = np.asarray(obj)
     except (ValueError, TypeError) as exc:
+        if _is_tensor(obj):  # torch.bfloat16, say: "Got unsupported ScalarType BFloat16"
+            raise TypeError(
+                f"{name} is a torch.Tensor of dtype {obj.dtype}, which NumPy cannot hold; "
+                "use leaky_c.torch for tensors (import leaky_c.torch as lt; "
+                "lt.leaky_relu(t), lt.prelu(t, w))") from None
         raise ValueError(f"{name} cannot be converted to a numeric array: {exc}") from None
     if arr.dtype.kind not in "fiub" and arr.dtype != BFLOAT16:
         raise TypeError(

@@ -147,7 +147,7 @@ def test_thread_count_comes_from_the_environment_else_the_cores():
     assert bad.returncode != 0 and "LEAKY_C_NUM_THREADS=0 must be at least 1" in bad.stderr
 
 
-THREADS_EXTRA = "needs threadpoolctl >= 3.5, the threads extra: pip install leaky_c[threads]"
+THREADS_EXTRA = "needs threadpoolctl >= 3.5, the threads extra: pip install '.[threads]'"
 
 
 @pytest.mark.skipif(leaky_c.backend != "cffi",
