@@ -20,7 +20,7 @@ def config() -> dict[str, Any]:
     for name, dtype in (("float16", np.dtype(np.float16)), ("bfloat16", BFLOAT16),
                         ("float32", np.dtype(np.float32)), ("float64", np.dtype(np.float64))):
         if dtype is None:
-            kernels[name] = f"unavailable ({_extras.hint('bfloat16')})"
+            kernels[name] = f"unavailable: {_extras.hint('bfloat16')}"
         elif dtype in KERNELS:
             kernels[name] = f"C leaky_{{fwd,bwd}}_{KERNELS[dtype].suffix} [{target}]"
         else:

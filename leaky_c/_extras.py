@@ -33,4 +33,4 @@ def hint(extra: str) -> str:
     """``pip install ...`` for an extra: its packages, and the extra from a clone."""
     packages = " ".join(f"'{req}'" for req in requirements(extra))
     from_clone = f"pip install '.[{extra}]' in leaky_c's source directory"
-    return f"pip install {packages} (or {from_clone})" if packages else from_clone
+    return f"pip install {packages}, or {from_clone}" if packages else from_clone
