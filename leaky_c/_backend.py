@@ -62,6 +62,23 @@ def _not_built(exc: ImportError, here: Path = Path(__file__).resolve().parent) -
             "time?): install a C compiler and reinstall (pip install -v shows the build)")
 
 
+def _user_stacklevel() -> int:
+    """warn()'s stacklevel, from its caller, of the first frame outside leaky_c: the
+    user's import, however deep in the package it happened (warn() itself skips
+    importlib's frames, so they are not counted)."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    level, frame = 1, sys._getframe(1)
+    while frame.f_back is not None:
+        frame = frame.f_back
+        name = frame.f_code.co_filename
+        if "importlib" in name and "_bootstrap" in name:
+            continue
+        level += 1
+        if not os.path.abspath(name).startswith(package + os.sep):
+            break
+    return level
+
+
 def _load() -> tuple[str, Any, Any]:
     choice = os.environ.get("LEAKY_C_BACKEND", "auto").strip().lower() or "auto"
     if choice not in BACKENDS:
@@ -78,7 +95,7 @@ def _load() -> tuple[str, Any, Any]:
         warnings.warn(
             f"{_not_built(exc)}. Until then leaky_c uses its slower NumPy "
             "implementation (LEAKY_C_BACKEND=numpy chooses it without this warning).",
-            RuntimeWarning, stacklevel=3)
+            RuntimeWarning, stacklevel=_user_stacklevel())
         return "numpy", None, None
     return "cffi", ffi, lib
 
