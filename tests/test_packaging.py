@@ -124,3 +124,12 @@ def test_show_config_names_the_compiler_that_built_the_module():
     family, version = compiler.split(" ", 1)
     assert family in ("GCC", "Clang") and version[0].isdigit()
     assert version.split()[0].encode() in comment
+
+
+def test_the_version_is_written_once_and_the_project_files_agree():
+    assert importlib.metadata.version("leaky_c") == leaky_c.__version__
+    with open(os.path.join(ROOT, "CITATION.cff")) as f:
+        assert f"\nversion: {leaky_c.__version__}\n" in f.read()
+    with open(os.path.join(ROOT, "CHANGELOG.md")) as f:
+        releases = [line for line in f if line.startswith("## [") and "Unreleased" not in line]
+    assert releases[0].startswith(f"## [{leaky_c.__version__}] - ")
