@@ -9,7 +9,7 @@ import pytest
 
 import leaky_c
 from leaky_c import _reference
-from arrays import HALF_DTYPES, assert_bits_equal, layouts, values
+from arrays import HALF_DTYPES, PRELU_BROADCASTS, assert_bits_equal, layouts, prelu_arrays, values
 
 
 @pytest.mark.parametrize("dtype", [np.dtype(np.float32), np.dtype(np.float64), *HALF_DTYPES], ids=str)
@@ -95,37 +95,6 @@ def test_prelu_grad_weight_has_the_same_bits_at_any_thread_count(thresholds, sha
         assert_bits_equal(gw, results[0][1], f"grad_weight {shape} at {threads} threads")
 
 
-# The broadcasting weight (ONNX's PRelu, Keras' PReLU): x's shape, the weight's
-# shape and the axis, with the geometry each takes in csrc/prelu.c (outer,
-# channels, inner) noted where it matters.
-BROADCAST_CASES = [
-    ((3, 4, 5), (3, 4, 5), None),        # ONNX test_prelu_example: one slope per element
-    ((3, 4, 5), (5,), None),             # ONNX test_prelu_broadcast: along the last axis
-    ((2, 6, 5, 4), (6, 5, 4), 1),        # Keras default: input.shape[1:], inner 1
-    ((2, 6, 5, 4), (1, 1, 4), 1),        # Keras shared_axes=[1, 2]: channels last
-    ((2, 6, 5, 4), (6, 1, 1), 1),        # Keras shared_axes=[2, 3] on channels first
-    ((2, 6, 5, 4), (6, 1, 4), None),     # Keras shared_axes=[2]: repeated inside the span
-    ((2, 6, 5, 4), (2, 1, 1, 1), None),  # a slope per sample
-    ((2, 6, 5, 4), (2, 1, 5, 1), None),  # repeated at both ends and inside
-    ((2, 6, 5, 4), (1, 1), None),        # one slope, as 2-D
-    ((2, 6, 5, 4), (), None),            # one slope, 0-d
-    ((7, 1, 3), (1, 1, 3), None),        # x's own length-1 axis
-    ((4, 0, 3), (0, 1), None),           # empty
-]
-
-
-def _broadcast_case(dtype, x_shape, w_shape, seed=0):
-    n = int(np.prod(x_shape))
-    x = values(dtype, n, seed).reshape(x_shape)
-    g = values(dtype, n, seed + 1).reshape(x_shape)
-    w = values(dtype, int(np.prod(w_shape)), seed + 2).reshape(w_shape)
-    # A NaN slope times a NaN input: which payload survives is the compiler's
-    # choice of operand order, here as in PyTorch.  NaN inputs stay.
-    with np.errstate(invalid="ignore"):  # a signalling NaN, cast
-        w[np.isnan(w.astype(np.float64))] = 0.5
-    return x, g, w
-
-
 def _grad_weight_oracle(g, x, w):
     """float64 sums of x * g where x <= 0, over the axes w repeats along: the
     definition, written out with NumPy's own broadcasting."""
@@ -139,9 +108,9 @@ def _grad_weight_oracle(g, x, w):
 
 
 @pytest.mark.parametrize("dtype", [np.dtype(np.float32), np.dtype(np.float64), *HALF_DTYPES], ids=str)
-@pytest.mark.parametrize("x_shape, w_shape, axis", BROADCAST_CASES, ids=str)
+@pytest.mark.parametrize("x_shape, w_shape, axis", PRELU_BROADCASTS, ids=str)
 def test_prelu_broadcasts_a_weight_to_x(dtype, x_shape, w_shape, axis):
-    x, g, w = _broadcast_case(dtype, x_shape, w_shape)
+    x, g, w = prelu_arrays(dtype, x_shape, w_shape)
     ctype = _reference.compute_dtype(dtype)
     wb = np.broadcast_to(w.astype(ctype), x_shape)  # every element's slope, spelled out
     with np.errstate(all="ignore"):
@@ -183,7 +152,7 @@ def test_the_axis_decides_how_a_1d_weight_applies():
                          ids=str)
 def test_broadcast_grad_weight_has_the_same_bits_at_any_thread_count(thresholds, x_shape, w_shape,
                                                                      axis):
-    x, g, w = _broadcast_case(np.dtype(np.float32), x_shape, w_shape, 3)
+    x, g, w = prelu_arrays(np.dtype(np.float32), x_shape, w_shape, 3)
     x[~np.isfinite(x)] = -1.0
     g[~np.isfinite(g)] = 0.5
     results = []

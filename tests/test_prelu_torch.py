@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 import leaky_c
-from arrays import HALF_DTYPES, assert_bits_equal, values
-from test_prelu import BROADCAST_CASES, _broadcast_case
+from arrays import HALF_DTYPES, PRELU_BROADCASTS, assert_bits_equal, prelu_arrays, values
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
 
@@ -41,9 +40,9 @@ def assert_matches(got: np.ndarray, want: np.ndarray, context: str) -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("x_shape, w_shape, axis", BROADCAST_CASES, ids=str)
+@pytest.mark.parametrize("x_shape, w_shape, axis", PRELU_BROADCASTS, ids=str)
 def test_a_broadcasting_weight_matches_torch_where_and_torchs_kernel(dtype, x_shape, w_shape, axis):
-    x, g, w = _broadcast_case(dtype, x_shape, w_shape, 7)
+    x, g, w = prelu_arrays(dtype, x_shape, w_shape, 7)
     tx, tg, tw = tensor(x), tensor(g), tensor(w)
     padded = tw.reshape((1,) * (x.ndim - w.ndim) + w.shape)  # _prelu_kernel wants x's ndim
     context = f"{dtype} x{x_shape} w{w_shape} axis={axis}"
