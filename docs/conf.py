@@ -16,7 +16,7 @@ extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinx.ext.napoleon"]
 myst_heading_anchors = 3
 source_suffix = {".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "demo_summary.md"]
+exclude_patterns = ["_build", "demo_summary.md"]  # included by demo.md
 suppress_warnings = []
 
 autodoc_typehints = "description"
