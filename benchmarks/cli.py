@@ -110,6 +110,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--min-time", type=float, default=suite.Options.min_time, metavar="SECONDS",
                      help="calls per timing are autoscaled so one timing lasts at least this "
                           f"(default: {suite.Options.min_time})")
+    how.add_argument("--same-process", action="store_true",
+                     help="measure every thread count in this one process (faster to start; "
+                          "process-wide thread settings such as XLA_FLAGS then hold for the "
+                          "first count only, and JAX and TensorFlow rows say so). Default: "
+                          "a fresh process per thread count")
     how.add_argument("--repeat", type=int, default=suite.Options.repeat, metavar="R",
                      help="timings per implementation, interleaved; best and median are "
                           f"reported (default: {suite.Options.repeat})")
@@ -130,6 +135,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "scaling if measured (needs matplotlib)")
     out.add_argument("--markdown", metavar="FILE",
                      help="write the header and every table as markdown")
+    out.add_argument("--readme", metavar="FILE",
+                     help="replace the headline block of FILE (a README, between its "
+                          "'<!-- bench-headline: ... -->' markers) with this run's; needs the "
+                          "run saved (--json or --from-json)")
     out.add_argument("--from-json", metavar="FILE",
                      help="report a run saved with --json instead of measuring")
     out.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"),
@@ -187,7 +196,8 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     options = options_from(args)
     verbose = args.verbose or args.full
     want_extras, want_cnn = args.extras or args.full, args.cnn or args.full
-    doc = suite.start(options)
+    isolate = not args.same_process
+    doc = suite.start(options, isolate)
     total = suite.group_count(options) + len(options.threads) * (
         extras.count(want_cnn, want_extras) if want_extras or want_cnn else 0)
     progress = _progress(args, total)
@@ -200,7 +210,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
         if verbose:
             write("\n" + "\n".join(report.group_lines(rows, skipped)))
     try:
-        suite.sweep(doc, options, progress, group)
+        suite.sweep(doc, options, progress, group, isolate)
         if want_extras or want_cnn:
             for threads in options.threads:
                 rows, notes = extras.run(threads, options.min_time, options.repeat,
@@ -217,7 +227,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
 
 def _print_tables(doc: dict[str, Any], verbose: bool) -> None:
     """Everything but the headline: summaries if verbose, then scaling and extras if measured."""
-    sections = [report.summary(doc, markdown=False)] if verbose else []
+    sections = [report.summary(doc, markdown=False), report.semantics_lines(doc)] if verbose else []
     sections += [report.scaling_lines(doc), report.extras_lines(doc)]
     for lines in sections:
         if lines:
@@ -252,6 +262,11 @@ def run_command(args: argparse.Namespace) -> int:
             if path:
                 write(doc, path)
                 print(f"wrote {path}")
+        if args.readme:
+            if not json_path:
+                raise suite.BenchError("--readme needs the run saved: --json FILE")
+            report.update_readme(args.readme, doc, json_path)
+            print(f"wrote the headline of {json_path} into {args.readme}")
     except (suite.BenchError, OSError) as exc:
         print(f"leaky_c bench: error: {exc}", file=sys.stderr)
         return 2
