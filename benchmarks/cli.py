@@ -11,26 +11,34 @@ from typing import Any, Sequence
 from . import extras, machine, report, suite
 from .peers import CASES, DTYPES, FAMILIES
 
-HELP = "time leaky_c against NumPy, numexpr, numba, PyTorch and the memory-copy bound"
+HELP = ("time leaky_c against NumPy, numexpr, numba, PyTorch, ONNX Runtime, JAX, TensorFlow "
+        "and the memory-copy bound")
 DESCRIPTION = f"""\
-Time leaky_c against its peers and the memory-copy bound, side by side in one
-process on the same arrays, and end with one headline table: per case, size and
-thread count, leaky_c's time, the fastest correct alternative and its ratio,
-PyTorch's ratio, and how close leaky_c is to copying the same bytes.  Every
-timing goes to a JSON file (named in the summary; --json FILE to choose it),
-which --compare A.json B.json compares with another run.
+Time leaky_c against its peers and the memory-copy bound, side by side on the same
+arrays, each thread count in its own process, and end with one headline table: per
+case, size and thread count, leaky_c's best and median time, the fastest peer at that
+thread count and its ratio, PyTorch's ratio, and how close leaky_c is to copying the
+same bytes at that thread count.  Every timing goes to a JSON file (named in the
+summary; --json FILE to choose it), which --compare A.json B.json compares with another
+run; the load of the machine is measured and a loaded machine is said first.
 
 Every peer's result is checked against leaky_c's before its time counts
 (bit for bit; float16 NumPy forms within 2^-9 relative, as they round the slope
-to float16).  A peer that is not installed is skipped with a note.
+to float16), and every peer runs on an array of special values (zeros,
+subnormals, NaN, inf) first: where its bits differ from leaky_c's (JAX,
+TensorFlow), the headline marks it and lists how.  A peer that is not installed
+is skipped with a note that says how to install it.
 
 Peers: NumPy (np.where, np.maximum where correct, ufuncs into preallocated
-buffers), numexpr, numba @vectorize and PyTorch (F.leaky_relu, out=, in place,
-aten.leaky_relu_backward).  Bounds: np.copyto (memcpy, 1 thread) and a C copy
-(benchmarks/bounds.c, compiled on first use) at leaky_c's thread count.
+buffers), numexpr, numba @vectorize, PyTorch (F.leaky_relu, out=, in place,
+aten.leaky_relu_backward), ONNX Runtime (a one-node LeakyRelu model, allocating
+and with I/O binding), JAX (jit) and TensorFlow (eager and tf.function); pip
+install 'leaky_c[bench,bench-peers]' installs all but PyTorch and TensorFlow.
+Bounds: np.copyto (memcpy, 1 thread) and a C copy (benchmarks/bounds.c, compiled
+on first use) at leaky_c's thread count.
 
 Default: float32, {', '.join(map(str, suite.DEFAULT_SIZES))} elements, cases
-{', '.join(suite.DEFAULT_CASES)}, 1 thread and all cores: under a minute.
+{', '.join(suite.DEFAULT_CASES)}, 1 thread and all cores: about a minute.
 --full adds every size from 10 to 2^28, every case, the thread scaling
 (--scaling), the comparisons beyond the sweep (--extras) and the CNN block
 (--cnn), and prints every table: tens of minutes."""

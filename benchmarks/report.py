@@ -247,7 +247,7 @@ def load_lines(doc: dict[str, Any]) -> list[str]:
     loads, cpu, cores = doc["load_average"], doc.get("cpu") or {}, doc["machine"]["cores"]
     others = cpu.get("other_cores_busy")
     start = (loads.get("start") or [None])[0]
-    line = (f"load: load average {_loads(loads.get('start'))} at the start, "
+    line = (f"load: average {_loads(loads.get('start'))} at the start, "
             f"{_loads(loads.get('end'))} at the end")
     if others is not None:
         line += (f"; other processes kept {others:.2f} of {cores} cores busy during the "
@@ -258,8 +258,8 @@ def load_lines(doc: dict[str, Any]) -> list[str]:
         return [line]
     how = (f"other processes kept {others:.2f} of {cores} cores busy" if others is not None
            else f"load average {start:.1f} at the start")
-    return [f"!!! LOADED MACHINE: {how}. Times are unreliable, the multi-thread rows above all; "
-            "re-run on a quiet machine. !!!", line]
+    return textwrap.wrap(f"!!! LOADED MACHINE: {how}. Times are unreliable, the multi-thread "
+                         "rows above all; re-run on a quiet machine. !!!", 110) + [line]
 
 
 def headline(doc: dict[str, Any], json_path: Optional[str], markdown: bool = False
@@ -302,9 +302,10 @@ def headline(doc: dict[str, Any], json_path: Optional[str], markdown: bool = Fal
     m, versions = doc["machine"], doc["versions"]
     peers_present = ", ".join(f"{PEER_NAMES[name]} {versions[name]}" for name in PEER_NAMES
                               if versions.get(name))
-    title = (f"leaky_c {versions['leaky_c']} ({doc['target'] or doc['leaky_c_config']['backend']}"
-             f") on {m['cpu_model']}, {m['cores']} cores; {peers_present or 'no optional peers'};"
-             f" {', '.join(doc['options']['dtypes'])}, slope {doc['options']['slope']}")
+    title = [f"leaky_c {versions['leaky_c']} ({doc['target'] or doc['leaky_c_config']['backend']}"
+             f") on {m['cpu_model']}, {m['cores']} cores; {', '.join(doc['options']['dtypes'])},"
+             f" slope {doc['options']['slope']}; run of {doc['date']}",
+             f"peers: {peers_present or 'none of the optional ones'}"]
     skipped = sorted({note for note in doc["unavailable"].values()}
                      | {row["note"] for row in doc["results"]
                         if row["impl"] == "bound.nt" and row["status"] != "ok"})
@@ -329,7 +330,8 @@ def headline(doc: dict[str, Any], json_path: Optional[str], markdown: bool = Fal
                     + [f"  {SHORT_NAMES.get(impl, impl)} {op}: {'; '.join(categories)}"
                        for (impl, op), categories in differs.items()]) if differs else []
     details = HEADLINE_DETAILS.format(json=json_path or "not saved (--no-save)")
-    return (load_lines(doc) + [title, ""] + render(headers, body, markdown) + [""]
+    loads = load_lines(doc)
+    return (loads[:-1] + title + loads[-1:] + [""] + render(headers, body, markdown) + [""]
             + differ_lines + [f"({note})" for note in skipped] + ([cut] if cut else [])
             + [line for text in legend for line in textwrap.wrap(text, 110)] + [details])
 
@@ -611,9 +613,13 @@ STYLES = {"leaky_c": dict(color="tab:red", lw=2.4, marker="o", ms=3, zorder=5),
           "bound.numpy": dict(color="0.5", lw=1.4, ls="--")}
 for _impl, _color in zip([i for i in SHORT_NAMES if i not in STYLES],
                          ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown",
-                          "tab:olive"]):
+                          "tab:olive", "tab:cyan", "tab:pink", "tab:gray", "gold", "navy",
+                          "teal"]):
     STYLES[_impl] = dict(color=_color, lw=1.1, marker=".", ms=4)
 LEGEND_NAMES = {"bound.nt": "copy bound (C, same threads)", "bound.numpy": "np.copyto (1 thread)"}
+
+
+PLOT_SOURCE = "leaky_c bench run of "
 
 
 def plot(doc: dict[str, Any], path: str) -> None:
@@ -657,10 +663,13 @@ def plot(doc: dict[str, Any], path: str) -> None:
         _plot_scaling(axes[-1], scaling, ncols, handles)
     fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(len(handles), 5),
                fontsize=8, frameon=False)
-    fig.suptitle("leaky_c against its peers and the copy bound: bytes moved / time", fontsize=10)
+    fig.suptitle("leaky_c against its peers and the copy bound: bytes moved / time\n"
+                 + load_lines(doc)[-1].replace("load: ", f"run of {doc['date']}; load ", 1),
+                 fontsize=10)
     legend_rows = -(-len(handles) // 5)
     fig.tight_layout(rect=(0, 0.035 * legend_rows + 0.01, 1, 0.97))
-    fig.savefig(path, dpi=80)
+    # The run it shows, in the PNG's text (the tests check the README's figure against it).
+    fig.savefig(path, dpi=80, metadata={"Source": f"{PLOT_SOURCE}{doc['date']}"})
     plt.close(fig)
 
 

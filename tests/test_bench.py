@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
@@ -16,6 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
 import pytest
 
 import leaky_c
@@ -139,8 +141,9 @@ def test_default_output_is_the_summary_only_and_names_the_saved_json(
     out, err = capsys.readouterr()
     assert err == ""  # not a terminal: no progress bar
     lines = out.splitlines()
-    assert lines[0].startswith(("load: load average", "!!! LOADED MACHINE"))
-    assert any(line.startswith(f"leaky_c {leaky_c.__version__} (") for line in lines[:3])
+    title = next(i for i, line in enumerate(lines) if line.startswith(f"leaky_c {leaky_c.__version__} ("))
+    assert lines[:title] == [] or lines[0].startswith("!!! LOADED MACHINE")
+    assert lines[title + 1].startswith("peers: ") and lines[title + 2].startswith("load: average")
     rows = headline_table(out)
     assert len(rows) == 2 * 2 * len(suite.DEFAULT_CASES)  # sizes x threads x cases
     assert len(lines) <= len(rows) + 25  # one screen
@@ -170,6 +173,7 @@ def synthetic_doc(results: list[dict[str, Any]], semantics: Any = (), others: fl
             "load_average": {"start": [0.2, 0.2, 0.2], "end": [0.9, 0.4, 0.3]},
             "cpu": {"wall_s": 60.0, "own_cpu_s": 80.0, "other_cores_busy": others},
             "machine": {"cores": 2, "cpu_model": "Test CPU"}, "target": "avx512",
+            "date": "2026-12-06T23:00:00+00:00",
             "versions": {"leaky_c": leaky_c.__version__, "torch": "2.13.0"},
             "options": {"dtypes": ["float32"], "slope": 0.01, "repeat": 2},
             "isolation": "a process per thread count", "leaky_c_config": {"backend": "cffi"}}
@@ -220,9 +224,10 @@ def test_a_loaded_machine_is_said_first_and_loudly() -> None:
     rows = [synthetic_row("leaky_c", "leaky_c", 2.0)]
     loaded = report.headline(synthetic_doc(rows, others=1.3), None)
     assert loaded[0].startswith("!!! LOADED MACHINE: other processes kept 1.30 of 2 cores busy")
-    assert loaded[1].startswith("load: load average 0.2/0.2/0.2 at the start, 0.9/0.4/0.3 at the end")
+    assert loaded[4].startswith("load: average 0.2/0.2/0.2 at the start, 0.9/0.4/0.3 at the end")
     quiet = report.headline(synthetic_doc(rows, others=0.05), None)
-    assert quiet[0].startswith("load: ") and "LOADED" not in "\n".join(quiet)
+    assert quiet[0].startswith("leaky_c ") and quiet[2].startswith("load: ")
+    assert "LOADED" not in "\n".join(quiet)
 
 
 def test_headline_of_a_long_run_keeps_to_the_default_sizes_and_cases() -> None:
@@ -500,3 +505,119 @@ def test_full_asks_for_everything_and_the_default_for_the_headline() -> None:
     assert full.scaling_threads == tuple(range(1, cli.machine.available_cores() + 1))
     beyond = cli.options_from(parser.parse_args(["--scaling", "1", "2", "8", "--cases", "all"]))
     assert beyond.scaling_threads == (1, 2, 8) and beyond.cases == tuple(peers.CASES)
+
+
+def test_each_thread_count_runs_in_its_own_process(tmp_path: Path) -> None:
+    doc = bench(tmp_path, "--sizes", "100", "--threads", "1", "2", "--cases", "forward-out",
+                "--peers", "bounds")
+    processes = {p["threads"]: p for p in doc["processes"]}
+    assert sorted(processes) == [1, 2] and doc["isolation"] == "a process per thread count"
+    assert len({p["pid"] for p in processes.values()} | {os.getpid()}) == 3
+    for threads, process in processes.items():  # JAX reads its threads once, at start
+        assert process["xla_flags"].endswith(f"intra_op_parallelism_threads={threads}")
+    assert {row["threads"] for row in doc["results"]} == {1, 2}
+    same = bench(tmp_path, "--sizes", "100", "--threads", "1", "2", "--cases", "forward-out",
+                 "--peers", "bounds", "--same-process")
+    assert {p["pid"] for p in same["processes"]} == {os.getpid()}
+
+
+def test_special_values_list_what_differs() -> None:
+    """differs_in on made-up results: a peer that flushes subnormals and one that drops -0.0."""
+    labels, x, g = special._arrays("forward", np.dtype(np.float32))
+    expected = leaky_c.leaky_relu(x, 0.01)
+    flushed = expected.copy()
+    flushed[np.abs(flushed) < np.finfo(np.float32).smallest_normal] = 0.0
+    found = special.differs_in(labels, flushed, expected, x, None, False)
+    assert found["status"] == "differs"
+    assert found["differs"] == ["x = +-0", "subnormal x", "tiny negative x (a*x subnormal)"]
+    assert "leaky_c -0.0 (0x80000000)" in found["examples"]["x = +-0"]
+    assert special.differs_in(labels, expected.copy(), expected, x, None, False) == {
+        "status": "agrees", "differs": [], "examples": {}}
+    records = [{"impl": "jax", "case": "forward-alloc", "dtype": "float32", **found},
+               {"impl": "jax", "case": "forward-alloc", "dtype": "float16", "status": "differs",
+                "differs": ["ordinary"], "examples": {}},
+               {"impl": "torch", "case": "backward-alloc", "dtype": "float32",
+                "status": "agrees", "differs": [], "examples": {}}]
+    assert special.differing(records) == {("jax", "forward"): found["differs"] + [
+        "ordinary (float16)"]}
+
+
+def test_special_mask_marks_zeros_and_subnormals_only() -> None:
+    x = np.array([0.0, -0.0, 1e-45, -1e-39, -1e-37, 1.0, -1.0, np.nan], np.float32)
+    g = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 1e-45, 1.0], np.float32)
+    # -1e-37 * 0.01 is subnormal; the g column only counts for the backward
+    assert special.special_mask(x, g, 0.01, "forward").tolist() == [
+        True, True, True, True, True, False, False, False]
+    assert special.special_mask(x, g, 0.01, "backward").tolist() == [
+        True, True, True, True, True, True, True, False]
+
+
+@pytest.mark.parametrize("peer", ["onnxruntime", "jax"])
+def test_machine_learning_peers_are_checked_and_timed(tmp_path: Path, peer: str) -> None:
+    pytest.importorskip(peer, reason=f"needs {peer}: pip install 'leaky_c[bench-peers]'")
+    if peer == "onnxruntime":
+        pytest.importorskip("onnx", reason="needs onnx: pip install 'leaky_c[bench-peers]'")
+    doc = bench(tmp_path, "--sizes", "100", "3001", "--threads", "1", "2", "--peers", peer)
+    rows = [row for row in doc["results"] if row["family"] == peer]
+    timed = {(row["case"], row["threads"]) for row in rows if row["status"] == "ok"}
+    if peer == "onnxruntime":  # allocating and with I/O binding, forward and backward
+        assert timed == {(case, t) for case in suite.DEFAULT_CASES for t in (1, 2)}
+        assert all(row["verified"] and row["threads_used"] == row["threads"]
+                   for row in rows if row["case"].startswith("forward"))
+        records = [r for r in doc["semantics"] if r["case"].startswith("forward")]
+        assert records and all(r["status"] == "agrees" for r in records)
+    else:  # no out=; the gradient at 0 is 1, not the slope: timed, marked
+        assert timed == {(case, t) for case in ("forward-alloc", "backward-alloc")
+                         for t in (1, 2)}
+        (backward,) = [r for r in doc["semantics"] if r["case"] == "backward-alloc"]
+        assert "x = +-0 (the gradient at zero)" in backward["differs"]
+        for row in rows:
+            if row["status"] == "ok":  # its own process set its threads
+                assert row["threads_used"] == row["threads"]
+            if row["case"] == "backward-alloc":  # make_inputs puts +-0 in x
+                assert not row["verified"]
+                assert row["verification"].startswith("differs only at +-0 or subnormal")
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def png_text(path: Path) -> dict[str, str]:
+    """The tEXt chunks of a PNG file."""
+    data, found, at = path.read_bytes(), {}, 8
+    while at < len(data):
+        length = int.from_bytes(data[at:at + 4], "big")
+        kind, body = data[at + 4:at + 8], data[at + 8:at + 8 + length]
+        if kind == b"tEXt":
+            key, _, value = body.partition(b"\0")
+            found[key.decode("latin-1")] = value.decode("latin-1")
+        at += 12 + length
+    return found
+
+
+def test_readme_headline_and_figure_are_the_recorded_run() -> None:
+    text = (ROOT / "README.md").read_text()
+    first, last, json_path = report.find_readme_block(text)
+    doc = report.load_json(str(ROOT / json_path))
+    assert text.splitlines()[first:last + 1] == report.readme_block(doc, json_path), (
+        "README.md's headline is not the rendering of the recorded run: re-run "
+        "python -m leaky_c bench --from-json benchmarks/recorded/bench.json --readme README.md")
+    assert png_text(ROOT / "docs" / "bench.png").get("Source") == report.PLOT_SOURCE + doc["date"]
+    assert doc["isolation"] == "a process per thread count" and doc["cpu"]["other_cores_busy"] is not None
+
+
+def test_readme_option_rewrites_only_the_block(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    saved = saved_run(tmp_path, "run.json", "--sizes", "100")
+    readme = tmp_path / "README.md"
+    begin = report.README_BEGIN.format(json=saved)
+    readme.write_text(f"# Title\n\nbefore\n{begin}\nold table\n{report.README_END}\nafter\n")
+    assert main(["bench", "--from-json", str(saved), "--readme", str(readme)]) == 0
+    lines = readme.read_text().splitlines()
+    assert lines[:3] == ["# Title", "", "before"] and lines[-1] == "after"
+    assert lines[3:-1] == report.readme_block(report.load_json(str(saved)), str(saved))
+    assert "old table" not in lines
+    readme.write_text("no markers\n")
+    capsys.readouterr()
+    assert main(["bench", "--from-json", str(saved), "--readme", str(readme)]) == 2
+    assert "--readme: no block" in capsys.readouterr().err
