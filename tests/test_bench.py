@@ -106,7 +106,8 @@ def test_absent_peers_are_skipped_with_a_note(tmp_path: Path, monkeypatch: pytes
     for name in ("numba", "numexpr"):
         monkeypatch.setitem(sys.modules, name, None)  # import now raises ImportError
     doc = bench(tmp_path, "--sizes", "100", "--threads", "1", "2", "--same-process",
-                "--cases", "forward-out", "backward-alloc", "--verbose")
+                "--cases", "forward-out", "backward-alloc", "--verbose",
+                "--peers", "numpy", "numexpr", "numba", "bounds")
     missing = "skipped: {} not installed (pip install 'leaky_c[bench]')"
     assert doc["unavailable"]["numba"] == missing.format("numba")
     assert doc["unavailable"]["numexpr"] == missing.format("numexpr")
@@ -137,7 +138,8 @@ def test_default_output_is_the_summary_only_and_names_the_saved_json(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
-    assert main(["bench", "--min-time", "0.0005", "--repeat", "2", "--sizes", "100", "3000"]) == 0
+    assert main(["bench", "--min-time", "0.0005", "--repeat", "2", "--sizes", "100", "3000",
+                 "--peers", "numpy", "torch", "bounds"]) == 0  # every peer: the schema test
     out, err = capsys.readouterr()
     assert err == ""  # not a terminal: no progress bar
     lines = out.splitlines()
@@ -245,7 +247,8 @@ def test_headline_of_a_long_run_keeps_to_the_default_sizes_and_cases() -> None:
 
 
 def test_json_fields_are_documented(tmp_path: Path) -> None:
-    doc = bench(tmp_path, "--sizes", "100", "--threads", "1", "--cases", "forward-out")
+    doc = bench(tmp_path, "--sizes", "100", "--threads", "1", "--cases", "forward-out",
+                "--peers", "numpy", "bounds")
     text = README.read_text()
     semantics = set().union(*(record.keys() for record in doc["semantics"]))
     for key in sorted(TOP_KEYS | ROW_KEYS | set(doc["machine"]) | set(doc["load_average"])
@@ -552,9 +555,9 @@ def test_special_mask_marks_zeros_and_subnormals_only() -> None:
         True, True, True, True, True, True, True, False]
 
 
-@pytest.mark.parametrize("peer", ["onnxruntime", "jax"])
+@pytest.mark.parametrize("peer", ["onnxruntime", "jax", "tensorflow"])
 def test_machine_learning_peers_are_checked_and_timed(tmp_path: Path, peer: str) -> None:
-    pytest.importorskip(peer, reason=f"needs {peer}: pip install 'leaky_c[bench-peers]'")
+    pytest.importorskip(peer, reason=f"needs {peer}: {peers.OPTIONAL_MODULES[peer]}")
     if peer == "onnxruntime":
         pytest.importorskip("onnx", reason="needs onnx: pip install 'leaky_c[bench-peers]'")
     doc = bench(tmp_path, "--sizes", "100", "3001", "--threads", "1", "2", "--peers", peer)
@@ -566,7 +569,7 @@ def test_machine_learning_peers_are_checked_and_timed(tmp_path: Path, peer: str)
                    for row in rows if row["case"].startswith("forward"))
         records = [r for r in doc["semantics"] if r["case"].startswith("forward")]
         assert records and all(r["status"] == "agrees" for r in records)
-    else:  # no out=; the gradient at 0 is 1, not the slope: timed, marked
+    elif peer == "jax":  # no out=; the gradient at 0 is 1, not the slope: timed, marked
         assert timed == {(case, t) for case in ("forward-alloc", "backward-alloc")
                          for t in (1, 2)}
         (backward,) = [r for r in doc["semantics"] if r["case"] == "backward-alloc"]
@@ -577,6 +580,15 @@ def test_machine_learning_peers_are_checked_and_timed(tmp_path: Path, peer: str)
             if row["case"] == "backward-alloc":  # make_inputs puts +-0 in x
                 assert not row["verified"]
                 assert row["verification"].startswith("differs only at +-0 or subnormal")
+    else:  # eager and tf.function; flushes subnormal inputs and outputs
+        assert {(row["impl"], row["case"], row["threads"]) for row in rows
+                if row["status"] == "ok"} == {
+            (impl, case, t) for impl in ("tensorflow.eager", "tensorflow.function")
+            for case in ("forward-alloc", "backward-alloc") for t in (1, 2)}
+        assert all(row["threads_used"] == row["threads"] for row in rows if row["status"] == "ok")
+        for record in doc["semantics"]:
+            assert record["status"] == "differs" and "subnormal x" in record["differs"]
+            assert not {"x = +-0", "x = +-0 (the gradient at zero)"} & set(record["differs"])
 
 
 ROOT = Path(__file__).resolve().parents[1]
