@@ -20,7 +20,9 @@ a note when absent.  Each call is the one a user of that runtime writes:
   ``tf.config.threading``, settable once per process, before TensorFlow runs
   anything.
 
-Their results are checked like every peer's (peers.check): JAX and TensorFlow
+Their results are checked like every peer's (peers.check; in float16, which JAX,
+TensorFlow and the Where model compute in float16 with the slope rounded to
+float16, within the tolerance of NumPy's float16 forms): JAX and TensorFlow
 do not agree with leaky_c (and PyTorch) on zeros and subnormals, which the
 special-values check (special.py) lists; on the timing arrays such a peer is
 timed when it differs only at those values, and marked.
@@ -115,7 +117,8 @@ def onnxruntime(w: Workload) -> list[Impl]:
             run_bound(binding)
             return out
         return call
-    return [Impl(impl, "onnxruntime", label, "peer", w.threads, bind)]
+    return [Impl(impl, "onnxruntime", label, "peer", w.threads, bind,
+                 float16_tolerance=w.x.dtype == np.float16)]
 
 
 # --- JAX -----------------------------------------------------------------------------
@@ -157,7 +160,7 @@ def jax_peer(w: Workload) -> list[Impl]:
             return lambda: f(xj).block_until_ready()
         return lambda: f(g, xj).block_until_ready()
     return [Impl("jax", "jax", label, "peer", threads or 0, bind, note=note,
-                 result_of=np.asarray)]
+                 result_of=np.asarray, float16_tolerance=w.x.dtype == np.float16)]
 
 
 # --- TensorFlow ----------------------------------------------------------------------
@@ -212,5 +215,5 @@ def tensorflow(w: Workload) -> list[Impl]:
             return (lambda: f(xt)) if forward else (lambda: f(g, xt))
         return bind
     return [Impl(impl, "tensorflow", label, "peer", threads, binder(f), note=note,
-                 result_of=lambda value: value.numpy())
+                 result_of=lambda value: value.numpy(), float16_tolerance=w.x.dtype == np.float16)
             for (impl, label), f in zip(labels, (eager, compiled))]

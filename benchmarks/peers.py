@@ -405,13 +405,13 @@ def implementations(w: Workload, families: tuple[str, ...]) -> list[Impl]:
     return impls
 
 
-def differences_outside(value: Any, expected: np.ndarray, allowed: np.ndarray) -> int:
-    """Elements whose bits differ from expected outside the ``allowed`` mask (-1: wrong shape)."""
+def agrees_outside(value: Any, expected: np.ndarray, allowed: np.ndarray,
+                   float16_tolerance: bool) -> bool:
+    """Whether a result equals the expected one (as check() compares) outside ``allowed``."""
     got = as_numpy(value)
     if got.shape != expected.shape or got.dtype.itemsize != expected.dtype.itemsize:
-        return -1
-    bits = f"u{got.dtype.itemsize}"
-    return int(np.count_nonzero((got.view(bits) != expected.view(bits)) & ~allowed))
+        return False
+    return check(got[~allowed], expected[~allowed], float16_tolerance)[0]
 
 
 def as_numpy(value: Any) -> np.ndarray:
