@@ -231,7 +231,8 @@ def test_a_loaded_machine_is_said_first_and_loudly() -> None:
     rows = [synthetic_row("leaky_c", "leaky_c", 2.0)]
     loaded = report.headline(synthetic_doc(rows, others=1.3), None)
     assert loaded[0].startswith("!!! LOADED MACHINE: other processes kept 1.30 of 2 cores busy")
-    assert loaded[4].startswith("load: average 0.2/0.2/0.2 at the start, 0.9/0.4/0.3 at the end")
+    assert loaded[4] == ("load: average 0.2/0.2/0.2 at the start, 0.9/0.4/0.3 at the end; "
+                         "others kept 1.30 of 2 cores busy over the 60 s run")
     quiet = report.headline(synthetic_doc(rows, others=0.05), None)
     assert quiet[0].startswith("leaky_c ") and quiet[2].startswith("load: ")
     assert "LOADED" not in "\n".join(quiet)
