@@ -73,7 +73,7 @@ def memory_bytes(key: str = "MemTotal") -> Optional[int]:
 def load_average() -> Optional[list[float]]:
     try:
         return [round(load, 2) for load in os.getloadavg()]
-    except OSError:
+    except (OSError, AttributeError):  # AttributeError: Windows has none
         return None
 
 
@@ -92,7 +92,6 @@ def describe() -> dict[str, Any]:
 def cpu_sample() -> dict[str, Optional[float]]:
     """CPU seconds used so far: by the whole machine (every core, and time the hypervisor
     stole), by this process and its waited-for children, and the wall clock."""
-    import resource
     import time
     busy = None
     try:
@@ -102,8 +101,13 @@ def cpu_sample() -> dict[str, Optional[float]]:
         busy = (sum(fields[:3]) + sum(fields[5:8])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         pass
-    own = sum(getattr(resource.getrusage(who), field) for who in
-              (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) for field in ("ru_utime", "ru_stime"))
+    try:
+        import resource
+        own = sum(getattr(resource.getrusage(who), field) for who in
+                  (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+                  for field in ("ru_utime", "ru_stime"))
+    except ImportError:  # Windows: this process only; busy is None there anyway
+        own = time.process_time()
     return {"machine_busy_s": busy, "own_s": own, "wall_s": time.monotonic()}
 
 

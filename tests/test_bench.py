@@ -643,3 +643,14 @@ def test_readme_option_rewrites_only_the_block(tmp_path: Path,
     capsys.readouterr()
     assert main(["bench", "--from-json", str(saved), "--readme", str(readme)]) == 2
     assert "--readme: no block" in capsys.readouterr().err
+
+
+def test_cpu_use_counts_only_other_processes() -> None:
+    before = {"machine_busy_s": 100.0, "own_s": 5.0, "wall_s": 1000.0}
+    after = {"machine_busy_s": 190.0, "own_s": 65.0, "wall_s": 1060.0}  # 90 s busy, 60 ours
+    assert cli.machine.cpu_use(before, after) == {
+        "wall_s": 60.0, "own_cpu_s": 60.0, "other_cores_busy": 0.5}
+    unknown = dict(after, machine_busy_s=None)  # no /proc/stat
+    assert cli.machine.cpu_use(before, unknown)["other_cores_busy"] is None
+    sample = cli.machine.cpu_sample()
+    assert sample["own_s"] > 0 and sample["wall_s"] > 0
