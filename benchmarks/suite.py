@@ -7,8 +7,10 @@ import importlib.util
 import json
 import os
 import statistics
+import re
 import subprocess
 import sys
+import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from types import MappingProxyType
@@ -371,15 +373,28 @@ def run_thread_count(options: Options, threads: int, overhead: float,
 EVENT_PREFIX = "\x1eleaky_c.bench "
 
 
+#: TensorFlow's start-up lines (absl INFO, which no environment variable turns off): not
+#: relayed, so that the run still ends in one screen.  Warnings and errors are.
+CHATTER = re.compile(r"WARNING: All log messages before absl::InitializeLog\(\)|I\d{4} ")
+
+
+def _relay_stderr(stream: Any) -> None:
+    for line in stream:
+        if not CHATTER.match(line):
+            sys.stderr.write(line)
+
+
 def _run_process(spec: dict[str, Any], threads: int, emit: Emit) -> None:
     """Run one thread count in a fresh process (benchmarks/worker.py), relaying its events."""
     from .ml_peers import xla_flags
     env = dict(os.environ, XLA_FLAGS=xla_flags(threads),
                PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
     proc = subprocess.Popen([sys.executable, "-m", "leaky_c.benchmarks.worker"], env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert proc.stdin is not None and proc.stdout is not None
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    errors = threading.Thread(target=_relay_stderr, args=(proc.stderr,), daemon=True)
+    errors.start()
     proc.stdin.write(json.dumps(spec))
     proc.stdin.close()
     try:
@@ -391,6 +406,7 @@ def _run_process(spec: dict[str, Any], threads: int, emit: Emit) -> None:
                 sys.stderr.write(line)
     finally:
         code = proc.wait()
+        errors.join()
     if code != 0:
         raise BenchError(f"the process measuring {threads} thread(s) failed (exit code {code}); "
                          "its error is above")
