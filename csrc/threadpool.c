@@ -97,6 +97,9 @@ static uint64_t lk_now_ns(void)
  * sleeping (yielding, for the caller): long enough to bridge the Python code
  * between two calls, short enough that an idle process goes quiet at once. */
 #define LEAKY_SPIN_NS 200000u
+/* How long a caller spins for chunks that workers claimed before it
+ * yields its core: several chunks' time (a chunk is at most 1 MiB). */
+#define LEAKY_CLAIMED_NS 50000u
 /* A call of fewer bytes than this does not wake a sleeping worker: the
  * wake-up (a system call, then the scheduler finding the worker a core) took
  * 5-40 us here (benchmarks/RESULTS.md), more than such a call's own time. */
@@ -326,12 +329,19 @@ void leaky_parallel_for(size_t n, size_t unit_bytes, const void *out, leaky_rang
         if (wake || !atomic_load(&slots[k].sleeping))
             post(&slots[k]);
     run_chunks();
-    /* Only chunks a worker claimed are left: wait for them, yielding the
-     * core now and then (the worker may be waiting for this very core). */
+    /* Only chunks a worker claimed are left: wait for them.  A chunk takes
+     * microseconds, so spin; past LEAKY_CLAIMED_NS the worker has lost its
+     * core (maybe to this thread), so yield now and then.  Not sooner: a
+     * yield on a loaded core gives it away for a whole time slice. */
+    uint64_t start = 0;
     for (unsigned spins = 1; atomic_load(&completed) != chunks; spins++) {
         lk_pause();
-        if (spins % 64 == 0)
-            lk_yield();
+        if (spins % 64 == 0) {
+            if (start == 0)
+                start = lk_now_ns();
+            else if (lk_now_ns() - start > LEAKY_CLAIMED_NS)
+                lk_yield();
+        }
     }
     lk_unlock(&busy);
 }
