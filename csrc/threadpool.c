@@ -17,6 +17,8 @@
  *     claims nothing of it (the job it reads is only valid after a claim).
  *   - Idle workers spin for LEAKY_SPIN_NS, then sleep on their condition
  *     variable: back-to-back calls find them awake, an idle process uses no CPU.
+ *     A worker on the caller's core yields it (caller_cpu).  A sleeping worker is
+ *     woken only for calls of LEAKY_WAKE_BYTES or more, or in a run of calls.
  *   - One caller at a time: a caller that finds the pool busy (another thread
  *     is in a parallel call) runs its whole range itself instead of queueing.
  *     N callers then use at most N + threads - 1 threads and never wait on
@@ -29,6 +31,9 @@
  * small shim below.  It is written but not built or tested (no Windows CI).
  */
 #define _POSIX_C_SOURCE 200809L  /* clock_gettime under -std=c11 */
+#if defined(__linux__)
+#define _GNU_SOURCE  /* sched_getcpu */
+#endif
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,6 +54,7 @@ typedef HANDLE lk_thread;
 #define lk_cond_wait(c, m) SleepConditionVariableSRW((c), (m), INFINITE, 0)
 #define lk_cond_signal(c) WakeConditionVariable(c)
 #define lk_yield() SwitchToThread()
+#define lk_cpu() ((int)GetCurrentProcessorNumber())
 static DWORD WINAPI lk_trampoline(LPVOID arg);
 static int lk_start(lk_thread *t, void *arg)
 {
@@ -73,6 +79,11 @@ typedef pthread_t lk_thread;
 #define lk_cond_wait(c, m) pthread_cond_wait((c), (m))
 #define lk_cond_signal(c) pthread_cond_signal(c)
 #define lk_yield() sched_yield()
+#if defined(__linux__)
+#define lk_cpu() sched_getcpu()
+#else
+#define lk_cpu() (-1)  /* unknown: workers never yield to the caller */
+#endif
 static void *lk_trampoline(void *arg);
 static int lk_start(lk_thread *t, void *arg) { return pthread_create(t, NULL, lk_trampoline, arg); }
 #define lk_join(t) pthread_join((t), NULL)
@@ -143,6 +154,21 @@ static lk_mutex sleep_lock = LK_MUTEX_INIT;
 static atomic_int num_threads = 1;
 static atomic_size_t grain_bytes = 1u << 15;  /* Python sets it at import */
 static uint32_t epoch;                   /* calls made; under busy */
+static uint64_t last_call_ns;            /* when the last call ended; under busy */
+
+/* The core the last caller ran on (-1: unknown).  The scheduler may wake a
+ * worker on the caller's core (when the other cores run another pool's
+ * spinning threads), where it would keep the caller off its core while it
+ * spins; there it yields instead.  Anywhere else it spins without yielding,
+ * so it keeps a core that another pool's spinning thread would take. */
+static atomic_int caller_cpu = -1;
+
+static void yield_to_caller(void)
+{
+    int cpu = atomic_load_explicit(&caller_cpu, memory_order_relaxed);
+    if (cpu >= 0 && lk_cpu() == cpu)
+        lk_yield();
+}
 
 /* Wait until s->gen differs from seen; returns the new generation. */
 static unsigned wait_for_work(struct slot *s, unsigned seen)
@@ -156,9 +182,7 @@ static unsigned wait_for_work(struct slot *s, unsigned seen)
         if (spins % 64 == 0) {
             if (lk_now_ns() - start > LEAKY_SPIN_NS)
                 break;
-            /* A thread waiting for this core (the caller, if the scheduler
-             * woke this worker on the caller's core) gets it. */
-            lk_yield();
+            yield_to_caller();
         }
     }
     lk_lock(&sleep_lock);
@@ -201,6 +225,7 @@ static void worker_loop(struct slot *s)
         if (atomic_load(&s->stop))
             return;
         run_chunks();
+        yield_to_caller();
         atomic_store(&s->seen, g);
         seen = g;
     }
@@ -313,6 +338,7 @@ void leaky_parallel_for(size_t n, size_t unit_bytes, const void *out, leaky_rang
     step = step > most ? most : step;
     step = step < grain_units ? grain_units : step;
     step = step ? (step + align - 1) / align * align : align;
+    atomic_store_explicit(&caller_cpu, lk_cpu(), memory_order_relaxed);
     job.fn = fn;
     job.ctx = ctx;
     job.n = n;
@@ -323,8 +349,11 @@ void leaky_parallel_for(size_t n, size_t unit_bytes, const void *out, leaky_rang
     epoch++;
     atomic_store(&claim, (uint64_t)epoch << 32 | (uint64_t)chunks << 16);
     /* Workers spinning for work start at once; a sleeping one is woken only
-     * for a call long enough to pay for its wake-up. */
-    const int wake = n >= LEAKY_WAKE_BYTES / unit_bytes;
+     * for a call long enough to pay for its wake-up, or in a run of calls
+     * (the previous one ended less than a spin ago), which it then serves
+     * awake. */
+    const int wake = n >= LEAKY_WAKE_BYTES / unit_bytes
+                     || lk_now_ns() - last_call_ns < LEAKY_SPIN_NS;
     for (size_t k = 0; k + 1 < pieces && k + 1 < chunks; k++)
         if (wake || !atomic_load(&slots[k].sleeping))
             post(&slots[k]);
@@ -343,6 +372,7 @@ void leaky_parallel_for(size_t n, size_t unit_bytes, const void *out, leaky_rang
                 lk_yield();
         }
     }
+    last_call_ns = lk_now_ns();
     lk_unlock(&busy);
 }
 
