@@ -72,6 +72,17 @@ void leaky_set_stream_threshold(size_t bytes);
 size_t leaky_get_stream_threshold(void);
 int leaky_pool_workers(void);
 
+/* Large outputs (csrc/blocks.c): a block of at least nbytes, 64-byte aligned,
+ * from the idle blocks or new (NULL if memory is short); give it back once
+ * nothing uses it.  Idle blocks hold at most the limit in bytes (0: none);
+ * release frees them all and returns how many bytes that was. */
+void *leaky_block_take(size_t nbytes);
+void leaky_block_give(void *block);
+void leaky_set_block_cache_bytes(size_t bytes);
+size_t leaky_get_block_cache_bytes(void);
+size_t leaky_block_cache_held(void);
+size_t leaky_block_cache_release(void);
+
 /* CPU targets: the same loops compiled for several instruction sets.  A target
  * requires some CPU features (leaky_target_requires) and can run where the CPU
  * has them all. */

@@ -3,15 +3,22 @@
  * Design:
  *   - Started lazily: the first call that needs n threads starts n - 1
  *     workers; they persist.  set_num_threads stops the ones beyond its count.
- *   - One slot per worker, on its own cache line.  A caller hands a worker its
- *     range by filling the slot and bumping the slot's generation; the worker
- *     stores the generation into `done` when its range is finished.  No state
- *     is shared between workers, so a caller can use fewer workers than exist.
- *   - Whoever claims a range first runs it (`taken`): after its own range the
- *     caller runs every range no worker has started, so a worker whose core is
- *     busy elsewhere delays a call by at most the serial time.
+ *   - One slot per worker, on its own cache line.  A caller wakes a worker by
+ *     bumping the slot's generation, so a caller can use fewer workers than
+ *     exist.
+ *   - The range is cut into chunks (several per thread, each but the first
+ *     starting on a 64-byte line of the output), which whichever thread is
+ *     running claims, one at a time, from one atomic word; the caller claims
+ *     them too.  The caller then waits only for chunks a worker has claimed:
+ *     a worker that has not got a core (another library's pool spinning, a
+ *     busy machine) costs nothing, and one descheduled while it computes
+ *     costs at most its chunk.  The word also holds the call's epoch and its
+ *     chunk count, so a worker that wakes late, after its call has ended,
+ *     claims nothing of it (the job it reads is only valid after a claim).
  *   - Idle workers spin for LEAKY_SPIN_NS, then sleep on their condition
  *     variable: back-to-back calls find them awake, an idle process uses no CPU.
+ *     A worker on the caller's core yields it (caller_cpu).  A sleeping worker is
+ *     woken only for calls of LEAKY_WAKE_BYTES or more, or in a run of calls.
  *   - One caller at a time: a caller that finds the pool busy (another thread
  *     is in a parallel call) runs its whole range itself instead of queueing.
  *     N callers then use at most N + threads - 1 threads and never wait on
@@ -25,6 +32,9 @@
  * it with MinGW-w64 and runs it under wine (tools/check_windows.sh).
  */
 #define _POSIX_C_SOURCE 200809L  /* clock_gettime under -std=c11 */
+#if defined(__linux__)
+#define _GNU_SOURCE  /* sched_getcpu */
+#endif
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,6 +55,7 @@ typedef HANDLE lk_thread;
 #define lk_cond_wait(c, m) SleepConditionVariableSRW((c), (m), INFINITE, 0)
 #define lk_cond_signal(c) WakeConditionVariable(c)
 #define lk_yield() SwitchToThread()
+#define lk_cpu() ((int)GetCurrentProcessorNumber())
 static DWORD WINAPI lk_trampoline(LPVOID arg);
 static int lk_start(lk_thread *t, void *arg)
 {
@@ -86,6 +97,11 @@ typedef pthread_t lk_thread;
 #define lk_cond_wait(c, m) pthread_cond_wait((c), (m))
 #define lk_cond_signal(c) pthread_cond_signal(c)
 #define lk_yield() sched_yield()
+#if defined(__linux__)
+#define lk_cpu() sched_getcpu()
+#else
+#define lk_cpu() (-1)  /* unknown: workers never yield to the caller */
+#endif
 static void *lk_trampoline(void *arg);
 static int lk_start(lk_thread *t, void *arg) { return pthread_create(t, NULL, lk_trampoline, arg); }
 #define lk_join(t) pthread_join((t), NULL)
@@ -113,23 +129,44 @@ static uint64_t lk_now_ns(void)
  * sleeping (yielding, for the caller): long enough to bridge the Python code
  * between two calls, short enough that an idle process goes quiet at once. */
 #define LEAKY_SPIN_NS 200000u
+/* How long a caller spins for chunks that workers claimed before it
+ * yields its core: several chunks' time (a chunk is at most 1 MiB). */
+#define LEAKY_CLAIMED_NS 50000u
+/* A call of fewer bytes than this does not wake a sleeping worker: the
+ * wake-up (a system call, then the scheduler finding the worker a core) took
+ * 5-40 us here (benchmarks/RESULTS.md), more than such a call's own time. */
+#define LEAKY_WAKE_BYTES ((size_t)1 << 20)
 /* Threads beyond this are not started (set_num_threads still reports the
  * requested count). */
 #define LEAKY_MAX_THREADS 256
 
+/* Chunks per thread a call is cut into (each at least the grain, at most
+ * LEAKY_CHUNK_BYTES unless that makes more than LEAKY_MAX_CHUNKS). */
+#define LEAKY_CHUNKS_PER_THREAD 4
+#define LEAKY_CHUNK_BYTES ((size_t)1 << 20)
+#define LEAKY_MAX_CHUNKS 0xffffu
+
 struct slot {
-    _Alignas(64) atomic_uint gen;  /* bumped by the caller: a new range, or stop */
-    atomic_uint done;              /* the generation whose range is finished */
+    _Alignas(64) atomic_uint gen;  /* bumped by the caller: work to claim, or stop */
+    atomic_uint seen;              /* the generation the worker last woke for */
     atomic_int sleeping;           /* the worker waits on cond */
-    atomic_int taken;              /* the range was claimed, by the worker or the caller */
-    atomic_int stop;               /* set before gen is bumped; atomic because a
-                                    * worker may read it for a range the caller took */
-    leaky_range_fn fn;
-    void *ctx;
-    size_t begin, end;
+    atomic_int stop;               /* set before gen is bumped */
     lk_cond cond;
     lk_thread thread;
 };
+
+/* The call being run (one at a time: its caller holds busy).  Chunk k is
+ * [0, first) for k = 0, else [first + (k - 1) * step, ...), clipped to n.
+ * Written by the caller before it publishes the call in `claim`; read by a
+ * worker only after it has claimed a chunk, which the caller waits for. */
+static struct {
+    leaky_range_fn fn;
+    void *ctx;
+    size_t n, first, step;
+} job;
+/* epoch << 32 | chunks << 16 | next chunk to claim */
+static _Alignas(64) _Atomic uint64_t claim;
+static _Alignas(64) atomic_size_t completed;  /* chunks of this call finished */
 
 static struct slot slots[LEAKY_MAX_THREADS - 1];
 static int workers;                      /* started and alive; under busy */
@@ -137,6 +174,22 @@ static lk_mutex busy = LK_MUTEX_INIT;    /* held by the one caller using the poo
 static lk_mutex sleep_lock = LK_MUTEX_INIT;
 static atomic_int num_threads = 1;
 static atomic_size_t grain_bytes = 1u << 15;  /* Python sets it at import */
+static uint32_t epoch;                   /* calls made; under busy */
+static uint64_t last_call_ns;            /* when the last call ended; under busy */
+
+/* The core the last caller ran on (-1: unknown).  The scheduler may wake a
+ * worker on the caller's core (when the other cores run another pool's
+ * spinning threads), where it would keep the caller off its core while it
+ * spins; there it yields instead.  Anywhere else it spins without yielding,
+ * so it keeps a core that another pool's spinning thread would take. */
+static atomic_int caller_cpu = -1;
+
+static void yield_to_caller(void)
+{
+    int cpu = atomic_load_explicit(&caller_cpu, memory_order_relaxed);
+    if (cpu >= 0 && lk_cpu() == cpu)
+        lk_yield();
+}
 
 /* Wait until s->gen differs from seen; returns the new generation. */
 static unsigned wait_for_work(struct slot *s, unsigned seen)
@@ -147,8 +200,11 @@ static unsigned wait_for_work(struct slot *s, unsigned seen)
         if (g != seen)
             return g;
         lk_pause();
-        if (spins % 64 == 0 && lk_now_ns() - start > LEAKY_SPIN_NS)
-            break;
+        if (spins % 64 == 0) {
+            if (lk_now_ns() - start > LEAKY_SPIN_NS)
+                break;
+            yield_to_caller();
+        }
     }
     lk_lock(&sleep_lock);
     /* sleeping is stored before gen is read again, and the caller stores gen
@@ -163,17 +219,35 @@ static unsigned wait_for_work(struct slot *s, unsigned seen)
     return atomic_load(&s->gen);
 }
 
+/* Claim and run chunks of the current call until none is left. */
+static void run_chunks(void)
+{
+    for (;;) {
+        uint64_t c = atomic_load(&claim);
+        const size_t chunks = (size_t)(c >> 16 & 0xffffu), k = (size_t)(c & 0xffffu);
+        if (k >= chunks)
+            return;
+        if (!atomic_compare_exchange_weak(&claim, &c, c + 1))
+            continue;
+        const size_t begin = k ? job.first + (k - 1) * job.step : 0;
+        const size_t end = k ? (job.n - begin > job.step ? begin + job.step : job.n)
+                             : (job.first < job.n ? job.first : job.n);
+        job.fn(job.ctx, begin, end);
+        atomic_fetch_add(&completed, 1);
+    }
+}
+
 static void worker_loop(struct slot *s)
 {
-    /* Not gen: the first range may be posted before this thread runs. */
-    unsigned seen = atomic_load(&s->done);
+    /* Not gen: the first call may be posted before this thread runs. */
+    unsigned seen = atomic_load(&s->seen);
     for (;;) {
         unsigned g = wait_for_work(s, seen);
         if (atomic_load(&s->stop))
             return;
-        if (!atomic_exchange(&s->taken, 1))
-            s->fn(s->ctx, s->begin, s->end);
-        atomic_store(&s->done, g);
+        run_chunks();
+        yield_to_caller();
+        atomic_store(&s->seen, g);
         seen = g;
     }
 }
@@ -202,9 +276,8 @@ static void after_fork_child(void)
     /* Only the forking thread exists here: forget the workers. */
     for (int k = 0; k < workers; k++) {
         atomic_store(&slots[k].gen, 0u);
-        atomic_store(&slots[k].done, 0u);
+        atomic_store(&slots[k].seen, 0u);
         atomic_store(&slots[k].sleeping, 0);
-        atomic_store(&slots[k].taken, 1);
     }
     workers = 0;
     lk_unlock(&sleep_lock);
@@ -224,8 +297,7 @@ static int start_workers(int want)
         struct slot *s = &slots[workers];
         atomic_store(&s->stop, 0);
         atomic_store(&s->gen, 0u);
-        atomic_store(&s->done, 0u);
-        atomic_store(&s->taken, 1);
+        atomic_store(&s->seen, 0u);
         lk_cond_init(&s->cond);
         if (lk_start(&s->thread, s) != 0)
             break;  /* out of threads: run with those there are */
@@ -279,43 +351,49 @@ void leaky_parallel_for(size_t n, size_t unit_bytes, const void *out, leaky_rang
         align = 64 / unit_bytes;
         phase = (size_t)((64 - (uintptr_t)out % 64) % 64) / unit_bytes;
     }
-    size_t step = (n + pieces - 1) / pieces;
-    step = (step + align - 1) / align * align;
-    size_t first = step + phase;  /* the caller's range is [0, first) */
-    size_t used = 0;  /* workers given a range */
-    for (size_t begin = first; begin < n && used + 1 < pieces; begin += step, used++) {
-        struct slot *s = &slots[used];
-        s->fn = fn;
-        s->ctx = ctx;
-        s->begin = begin;
-        s->end = n - begin < step ? n : begin + step;
-        atomic_store(&s->taken, 0);
-        post(s);
-    }
-    fn(ctx, 0, first < n ? first : n);
-    /* Ranges no worker has started yet (its core is busy elsewhere, or it is
-     * still waking up) are run here, so a loaded machine costs at most the
-     * serial time; only ranges a worker took are waited for. */
-    unsigned char stolen[LEAKY_MAX_THREADS];
-    for (size_t k = 0; k < used; k++) {
-        stolen[k] = !atomic_exchange(&slots[k].taken, 1);
-        if (stolen[k])
-            slots[k].fn(slots[k].ctx, slots[k].begin, slots[k].end);
-    }
-    for (size_t k = 0; k < used; k++) {
-        uint64_t start = 0;
-        if (stolen[k])
-            continue;
-        for (unsigned spins = 1; atomic_load(&slots[k].done) != atomic_load(&slots[k].gen); spins++) {
-            lk_pause();
-            if (spins % 64 == 0) {
-                if (start == 0)
-                    start = lk_now_ns();
-                else if (lk_now_ns() - start > LEAKY_SPIN_NS)
-                    lk_yield();
-            }
+    size_t grain_units = atomic_load(&grain_bytes) / unit_bytes;
+    size_t step = n / (pieces * LEAKY_CHUNKS_PER_THREAD);
+    size_t most = LEAKY_CHUNK_BYTES / unit_bytes;
+    if (most < n / (LEAKY_MAX_CHUNKS - 2) + 1)
+        most = n / (LEAKY_MAX_CHUNKS - 2) + 1;
+    step = step > most ? most : step;
+    step = step < grain_units ? grain_units : step;
+    step = step ? (step + align - 1) / align * align : align;
+    atomic_store_explicit(&caller_cpu, lk_cpu(), memory_order_relaxed);
+    job.fn = fn;
+    job.ctx = ctx;
+    job.n = n;
+    job.step = step;
+    job.first = step + phase;  /* chunk 0, the caller's first, is [0, first) */
+    const size_t chunks = job.first >= n ? 1 : 2 + (n - job.first - 1) / step;
+    atomic_store(&completed, 0);
+    epoch++;
+    atomic_store(&claim, (uint64_t)epoch << 32 | (uint64_t)chunks << 16);
+    /* Workers spinning for work start at once; a sleeping one is woken only
+     * for a call long enough to pay for its wake-up, or in a run of calls
+     * (the previous one ended less than a spin ago), which it then serves
+     * awake. */
+    const int wake = n >= LEAKY_WAKE_BYTES / unit_bytes
+                     || lk_now_ns() - last_call_ns < LEAKY_SPIN_NS;
+    for (size_t k = 0; k + 1 < pieces && k + 1 < chunks; k++)
+        if (wake || !atomic_load(&slots[k].sleeping))
+            post(&slots[k]);
+    run_chunks();
+    /* Only chunks a worker claimed are left: wait for them.  A chunk takes
+     * microseconds, so spin; past LEAKY_CLAIMED_NS the worker has lost its
+     * core (maybe to this thread), so yield now and then.  Not sooner: a
+     * yield on a loaded core gives it away for a whole time slice. */
+    uint64_t start = 0;
+    for (unsigned spins = 1; atomic_load(&completed) != chunks; spins++) {
+        lk_pause();
+        if (spins % 64 == 0) {
+            if (start == 0)
+                start = lk_now_ns();
+            else if (lk_now_ns() - start > LEAKY_CLAIMED_NS)
+                lk_yield();
         }
     }
+    last_call_ns = lk_now_ns();
     lk_unlock(&busy);
 }
 

@@ -7,6 +7,7 @@ array([-0.2,  0. ,  3. ])
 
 from ._api import leaky_relu, leaky_relu_backward
 from ._backend import backend
+from ._blocks import release_output_cache, set_output_cache
 from ._config import show_config
 from ._prelu import prelu, prelu_backward
 from ._threads import get_num_threads, set_num_threads
@@ -20,6 +21,8 @@ __all__ = [
     "leaky_relu_backward",
     "prelu",
     "prelu_backward",
+    "release_output_cache",
     "set_num_threads",
+    "set_output_cache",
     "show_config",
 ]

@@ -18,7 +18,7 @@ from typing import Any, Optional
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _layout, _reference
+from . import _blocks, _layout, _reference
 from ._backend import ffi, lib
 from ._kernels import FRESH_OUTPUT, KERNELS, Kernels
 from ._validate import as_array, check_out, from_output as _from_output, gradient_pair, \
@@ -34,8 +34,11 @@ _REFUSED = (TypeError, ValueError, BufferError)
 def _fast(kernel: Any, buffer: Any, grad_output: Optional[np.ndarray], x: np.ndarray,
           slope: float, out: Any) -> Optional[np.ndarray]:
     """The result of one direct kernel call, or None where it does not apply."""
+    n = x.size
     if out is None:
-        result, flags = _empty(x.shape, x.dtype), FRESH_OUTPUT
+        result = _empty(x.shape, x.dtype) if n < _blocks.from_items \
+            else _blocks.empty(x.shape, x.dtype, x.nbytes)
+        flags = FRESH_OUTPUT
     elif type(out) is _ndarray and out.dtype is x.dtype and out.shape == x.shape:
         result, flags = out, 0
     else:
@@ -43,10 +46,10 @@ def _fast(kernel: Any, buffer: Any, grad_output: Optional[np.ndarray], x: np.nda
     try:
         if grad_output is None:
             status = kernel(_from_buffer(buffer, x), _from_buffer(buffer, result, True),
-                            x.size, slope, flags)
+                            n, slope, flags)
         else:
             status = kernel(_from_buffer(buffer, grad_output), _from_buffer(buffer, x),
-                            _from_buffer(buffer, result, True), x.size, slope, flags)
+                            _from_buffer(buffer, result, True), n, slope, flags)
     except _REFUSED:
         return None
     return None if status else result
@@ -61,8 +64,9 @@ def _compute(backward: bool, inputs: tuple, slope: float, out: Optional[np.ndarr
         return reference(*inputs, slope, out)
     fresh = out is None
     if fresh:
-        f_order = x.flags.f_contiguous and not x.flags.c_contiguous
-        out = _empty(x.shape, x.dtype, order="F" if f_order else "C")
+        order = "F" if x.flags.f_contiguous and not x.flags.c_contiguous else "C"
+        out = _empty(x.shape, x.dtype, order=order) if x.size < _blocks.from_items \
+            else _blocks.empty(x.shape, x.dtype, x.nbytes, order)
     target = _layout.writable_target(out)
     direct = _layout.direct_output(target)
     dst = target if direct else _empty(x.shape, x.dtype)

@@ -7,7 +7,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from . import _backend, _extras, _threads
+from . import _backend, _blocks, _extras, _threads
 
 
 def config() -> dict[str, Any]:
@@ -38,6 +38,9 @@ def config() -> dict[str, Any]:
         "num_threads": _threads.get_num_threads(),
         "grain_bytes": _threads.grain_bytes(),
         "stream_threshold_bytes": _threads.stream_threshold_bytes(),
+        "output_cache_bytes": _blocks.output_cache_bytes(),
+        "output_cache_held": _blocks.output_cache_held(),
+        "output_cache_from_items": _blocks.FROM_ITEMS,
         "numpy": np.__version__,
     }
 
@@ -62,5 +65,8 @@ def show_config(file: TextIO | None = None) -> None:
         "  (LEAKY_C_GRAIN_BYTES)",
         f"streaming stores from:  {cfg['stream_threshold_bytes']} bytes of output, into"
         " existing arrays  (LEAKY_C_STREAM_THRESHOLD)",
+        f"output cache:           {cfg['output_cache_bytes']} bytes at most, {cfg['output_cache_held']}"
+        f" held, for results of {cfg['output_cache_from_items']}+ elements",
+        "                        (LEAKY_C_OUTPUT_CACHE_BYTES, set_output_cache, release_output_cache)",
     ]
     print("\n".join(lines), file=file)

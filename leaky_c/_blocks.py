@@ -1,0 +1,97 @@
+"""Large results in recycled memory: the Python face of csrc/blocks.c.
+
+An allocating call whose result has at least ``FROM_ITEMS`` elements takes its memory
+from a bounded cache of blocks instead of ``np.empty``: in a steady loop the
+block of the result the loop dropped comes back, already mapped, so the call
+runs at the speed of ``out=`` instead of faulting in a new mapping page by
+page (benchmarks/RESULTS.md, "Allocating calls").
+
+How a block comes back: ``ffi.gc`` ties it to a cffi pointer whose finaliser
+gives it back; the result is an ndarray over ``ffi.buffer`` of that pointer,
+so the buffer object is its ``.base`` (``owndata`` is False), and every view,
+slice, ``memoryview`` or ``torch.from_numpy`` of it holds the buffer through
+its own base chain.  Only when the last of them dies is the pointer freed and
+the block idle again: a result never shares memory with a live array.
+
+``LEAKY_C_OUTPUT_CACHE_BYTES``
+    Bytes the idle blocks may hold (default ``DEFAULT_CACHE_BYTES``: 1 GiB, or
+    1/16 of the physical memory if less); 0 disables the cache, so large
+    results come from ``np.empty`` like small ones.  ``set_output_cache``
+    changes it at run time; ``release_output_cache`` frees the idle blocks.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from ._backend import ffi, lib
+from ._threads import _env_int
+from ._validate import integer
+
+#: Results of at least this many elements use the cache: below, glibc's heap
+#: recycles freed memory itself and np.empty costs less than the cache's own
+#: Python work (measured: benchmarks/RESULTS.md, "Allocating calls").
+FROM_ITEMS = 1 << 20
+
+
+def _physical_bytes() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 16 << 30
+
+
+DEFAULT_CACHE_BYTES = min(1 << 30, _physical_bytes() // 16)
+
+_ndarray = np.ndarray
+_empty = np.empty
+if lib is not None:
+    _take, _give, _gc, _buffer = lib.leaky_block_take, lib.leaky_block_give, ffi.gc, ffi.buffer
+
+#: Results from this many elements come from the cache (never, when it is off).
+from_items = FROM_ITEMS
+
+
+def empty(shape: Any, dtype: np.dtype, nbytes: int, order: str = "C") -> np.ndarray:
+    """An uninitialised array of nbytes bytes in the given order, from the cache."""
+    block = _take(nbytes)
+    if not block:  # out of memory here: NumPy may still find some, or raise
+        return _empty(shape, dtype, order=order)
+    return _ndarray(shape, dtype, _buffer(_gc(block, _give), nbytes), order=order)
+
+
+def output_cache_bytes() -> int:
+    """Bytes the idle blocks may hold (0: the cache is off)."""
+    return lib.leaky_get_block_cache_bytes() if lib is not None else 0
+
+
+def output_cache_held() -> int:
+    """Bytes the idle blocks hold now."""
+    return lib.leaky_block_cache_held() if lib is not None else 0
+
+
+def set_output_cache(max_bytes: int) -> None:
+    """Let idle result blocks hold at most ``max_bytes`` bytes (an integer >= 0).
+
+    0 turns the cache off: large results then come from ``np.empty``, and the
+    idle blocks are freed; a smaller limit frees the oldest blocks beyond it.
+    Results in use are not affected."""
+    global from_items
+    max_bytes = integer(max_bytes, "max_bytes")
+    if max_bytes < 0:
+        raise ValueError(f"max_bytes must be at least 0, got {max_bytes}")
+    if lib is None:
+        return
+    lib.leaky_set_block_cache_bytes(min(max_bytes, 2 ** (8 * ffi.sizeof("size_t")) - 1))
+    from_items = FROM_ITEMS if max_bytes else 1 << 62
+
+
+def release_output_cache() -> int:
+    """Free every idle result block now; returns the bytes freed."""
+    return lib.leaky_block_cache_release() if lib is not None else 0
+
+
+set_output_cache(_env_int("LEAKY_C_OUTPUT_CACHE_BYTES", DEFAULT_CACHE_BYTES, 0))
