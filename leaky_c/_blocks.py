@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import ffi, lib
-from ._threads import _env_int
+from ._threads import MAX_BYTES, _check_range, _env_int
 from ._validate import integer
 
 #: Results of at least this many elements use the cache: below, glibc's heap
@@ -81,11 +81,10 @@ def set_output_cache(max_bytes: int) -> None:
     Results in use are not affected."""
     global from_items
     max_bytes = integer(max_bytes, "max_bytes")
-    if max_bytes < 0:
-        raise ValueError(f"max_bytes must be at least 0, got {max_bytes}")
+    _check_range(max_bytes, 0, MAX_BYTES, "max_bytes", ValueError)
     if lib is None:
         return
-    lib.leaky_set_block_cache_bytes(min(max_bytes, 2 ** (8 * ffi.sizeof("size_t")) - 1))
+    lib.leaky_set_block_cache_bytes(max_bytes)
     from_items = FROM_ITEMS if max_bytes else 1 << 62
 
 
@@ -94,4 +93,4 @@ def release_output_cache() -> int:
     return lib.leaky_block_cache_release() if lib is not None else 0
 
 
-set_output_cache(_env_int("LEAKY_C_OUTPUT_CACHE_BYTES", DEFAULT_CACHE_BYTES, 0))
+set_output_cache(_env_int("LEAKY_C_OUTPUT_CACHE_BYTES", DEFAULT_CACHE_BYTES, 0, MAX_BYTES))
