@@ -36,7 +36,8 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
-from torch import Tensor
+import torch.autograd.forward_ad as _forward_ad
+from torch import Tensor, nn
 
 import leaky_c
 from leaky_c import _backend
@@ -207,7 +208,8 @@ def prelu_backward_new(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[
     grad_input, grad_weight = leaky_c.prelu_backward(
         as_array(grad), as_array(src), _prelu_weight(weight), axis=_channel_axis(order, x))
     inverse = sorted(range(len(order)), key=order.__getitem__)
-    return (torch.from_numpy(_untyped(grad_input)).view(x.dtype).permute(inverse),
+    # (a 0-d x gives NumPy scalars: np.asarray makes them arrays for torch.from_numpy)
+    return (torch.from_numpy(_untyped(np.asarray(grad_input))).view(x.dtype).permute(inverse),
             torch.from_numpy(_untyped(np.asarray(grad_weight))).view(weight.dtype)
             .reshape(weight.shape))
 
@@ -215,6 +217,108 @@ def prelu_backward_new(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[
 def _untyped(arr: np.ndarray) -> np.ndarray:
     """torch.from_numpy refuses ml_dtypes' bfloat16: hand its bits over as uint16."""
     return arr.view(np.uint16) if arr.dtype == _BFLOAT16 else arr
+
+
+# -- who runs a backward: decided again at every backward --------------------------------
+
+#: What the fast path takes: plain tensors (not subclasses, fake or functorch-wrapped ones).
+PLAIN_TENSOR_TYPES = (Tensor, nn.Parameter)
+functorch_active = torch._C._are_functorch_transforms_active
+functorch_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
+#: Batched by the older vmap behind ``is_grads_batched=True`` and ``vectorize=True``.
+legacy_batched = torch._C._functorch.is_legacy_batchedtensor
+_is_compiling = torch.compiler.is_compiling
+_torch_function_mode = torch._C._is_torch_function_mode_enabled
+_dispatch_modes = torch._C._len_torch_dispatch_stack
+_tracing_state = torch._C._get_tracing_state
+
+
+def observed() -> bool:
+    """Something would see (or transform) dispatched ops: compile (and compiled autograd),
+    export, ``torch.jit.trace``, a torch-function or dispatch mode, a torch.func transform,
+    forward-mode AD.  Then a call leaky_c serves must dispatch an operator."""
+    return (_is_compiling() or _torch_function_mode() or _dispatch_modes() > 0
+            or functorch_active() or _forward_ad._current_level >= 0
+            or _tracing_state() is not None)
+
+
+def transformed(*tensors: Tensor) -> bool:
+    """A torch.func transform or forward-mode AD is active, or a tensor is functorch's
+    (vmap, grad, jvp) or batched (batched gradients, ``vectorize=True``): only PyTorch's
+    ops have every rule these need."""
+    if functorch_active() or _forward_ad._current_level >= 0:
+        return True
+    # (dynamo cannot trace the tensor checks; compiled, functorch_active tells)
+    return not _is_compiling() and any(functorch_wrapped(t) or legacy_batched(t)
+                                       for t in tensors)
+
+
+KERNEL, OPERATOR, TORCH = "kernel", "op", "torch"
+
+
+def backward_route(grad_output: Tensor, saved: Tensor) -> str:
+    """Who computes a backward, decided at each backward (never the forward's choice):
+
+    ``"torch"``: PyTorch's aten backward, under a torch.func transform or forward-mode
+    AD (batched gradients, forward-over-reverse), and under ``create_graph=True``
+    (grad mode on) on plain tensors, so that higher derivatives are PyTorch's own;
+    ``"op"``: leaky_c's backward operator, where dispatch is observed (compile, compiled
+    autograd, export, tracing, modes, tensor subclasses): the graph holds the operator;
+    ``"kernel"``: leaky_c's kernel on plain CPU tensors of the saved tensor's dtype and
+    shape, with nothing observing.  All three give the same bits.
+    """
+    if transformed(grad_output, saved):
+        return TORCH
+    if observed() or type(grad_output) not in PLAIN_TENSOR_TYPES or type(
+            saved) not in PLAIN_TENSOR_TYPES:
+        return OPERATOR
+    if (torch.is_grad_enabled() or grad_output.dtype is not saved.dtype
+            or grad_output.shape != saved.shape or not grad_output.is_cpu
+            or grad_output.layout is not torch.strided or grad_output.is_nested):
+        return TORCH
+    return KERNEL
+
+
+def leaky_relu_backward_aten(grad_output: Tensor, saved: Tensor, negative_slope: float,
+                             from_output: bool) -> Tensor:
+    """PyTorch's own leaky_relu backward (differentiable, batched, forward-AD capable)."""
+    return torch.ops.aten.leaky_relu_backward(grad_output, saved, negative_slope, from_output)
+
+
+def prelu_backward_aten(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
+    """PyTorch's own PReLU backward: ``aten._prelu_kernel_backward`` on the weight as
+    ``F.prelu`` broadcasts it, the weight's gradient summed back to its shape."""
+    view = channel_view(weight, x)
+    grad_input, grad_weight = torch.ops.aten._prelu_kernel_backward(grad_output, x, view)
+    return grad_input, grad_weight.sum_to_size(view.shape).reshape(weight.shape)
+
+
+def leaky_relu_backward(grad_output: Tensor, saved: Tensor, negative_slope: float,
+                        from_output: bool, direct: bool) -> Tensor:
+    """The gradient by :func:`backward_route` (``direct``: the kernel may be called directly;
+    else, on the operator path, the operator stands for it)."""
+    if from_output and negative_slope < 0:
+        raise RuntimeError(NEGATIVE_SLOPE_INPLACE_MESSAGE)
+    route = backward_route(grad_output, saved)
+    grad = (leaky_relu_backward_aten if route == TORCH else leaky_relu_backward_new
+            if route == KERNEL and direct else leaky_relu_backward_op)
+    return grad(grad_output, saved, negative_slope, from_output)
+
+
+def prelu_backward(grad_output: Tensor, x: Tensor, weight: Tensor,
+                   direct: bool) -> tuple[Tensor, Tensor]:
+    """(grad_input, grad_weight) by :func:`backward_route`, as :func:`leaky_relu_backward`."""
+    route = backward_route(grad_output, x)
+    grad = (prelu_backward_aten if route == TORCH else prelu_backward_new
+            if route == KERNEL and direct else prelu_backward_op)
+    return grad(grad_output, x, weight)
+
+
+def channel_view(weight: Tensor, x: Tensor) -> Tensor:
+    """weight broadcastable against x along dimension 1 (or everywhere for one slope)."""
+    if weight.numel() == 1:
+        return weight.reshape([1] * x.dim())
+    return weight.reshape([1, -1] + [1] * (x.dim() - 2))
 
 
 # -- the operators --------------------------------------------------------------------
@@ -303,10 +407,8 @@ def _leaky_relu_setup(ctx: Any, inputs: tuple, output: Tensor) -> None:
 
 def _leaky_relu_grad(ctx: Any, grad_output: Tensor) -> tuple:
     saved, = ctx.saved_tensors
-    if ctx.save_output and ctx.negative_slope < 0:
-        raise RuntimeError(NEGATIVE_SLOPE_INPLACE_MESSAGE)
-    return leaky_relu_backward_op(grad_output, saved, ctx.negative_slope,
-                                  ctx.save_output), None, None
+    return leaky_relu_backward(grad_output, saved, ctx.negative_slope, ctx.save_output,
+                               direct=False), None, None
 
 
 leaky_relu_op.register_autograd(_leaky_relu_grad, setup_context=_leaky_relu_setup)
@@ -320,8 +422,8 @@ def _backward_setup(ctx: Any, inputs: tuple, output: Tensor) -> None:
 def _backward_grad(ctx: Any, grad_grad_input: Tensor) -> tuple:
     saved, = ctx.saved_tensors
     # d(grad_input)/d(grad_output) is the same mask; d/d(saved) is zero almost everywhere.
-    return (leaky_relu_backward_op(grad_grad_input, saved, ctx.negative_slope, ctx.from_output),
-            None, None, None)
+    return (leaky_relu_backward(grad_grad_input, saved, ctx.negative_slope, ctx.from_output,
+                                direct=False), None, None, None)
 
 
 leaky_relu_backward_op.register_autograd(_backward_grad, setup_context=_backward_setup)
@@ -358,17 +460,10 @@ def _prelu_setup(ctx: Any, inputs: tuple, output: Tensor) -> None:
 
 def _prelu_grad(ctx: Any, grad_output: Tensor) -> tuple:
     x, weight = ctx.saved_tensors
-    return prelu_backward_op(grad_output, x, weight)
+    return prelu_backward(grad_output, x, weight, direct=False)
 
 
 prelu_op.register_autograd(_prelu_grad, setup_context=_prelu_setup)
-
-
-def _channel_view(weight: Tensor, x: Tensor) -> Tensor:
-    """weight broadcastable against x along dimension 1 (or everywhere for one slope)."""
-    if weight.numel() == 1:
-        return weight.reshape([1] * x.dim())
-    return weight.reshape([1, -1] + [1] * (x.dim() - 2))
 
 
 def _prelu_backward_grad(ctx: Any, grad_grad_input: Optional[Tensor],
@@ -383,11 +478,11 @@ def _prelu_backward_grad(ctx: Any, grad_grad_input: Optional[Tensor],
     d_grad = d_x = d_weight = None
     if grad_grad_input is not None:
         dims = [d for d in range(x.dim()) if weight.numel() == 1 or d != 1]
-        d_grad = torch.where(positive, grad_grad_input, _channel_view(weight, x) * grad_grad_input)
+        d_grad = torch.where(positive, grad_grad_input, channel_view(weight, x) * grad_grad_input)
         d_weight = torch.where(positive, zero, grad_output * grad_grad_input).sum(dims)
         d_weight = d_weight.reshape(weight.shape)
     if grad_grad_weight is not None:
-        ggw = _channel_view(grad_grad_weight, x)
+        ggw = channel_view(grad_grad_weight, x)
         from_weight = torch.where(positive, zero, x * ggw)
         d_grad = from_weight if d_grad is None else d_grad + from_weight
         d_x = torch.where(positive, zero, grad_output * ggw)
