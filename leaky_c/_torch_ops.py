@@ -233,13 +233,18 @@ _dispatch_modes = torch._C._len_torch_dispatch_stack
 _tracing_state = torch._C._get_tracing_state
 
 
+def jit_tracing() -> bool:
+    """``torch.jit.trace`` is recording."""
+    return _tracing_state() is not None
+
+
 def observed() -> bool:
     """Something would see (or transform) dispatched ops: compile (and compiled autograd),
     export, ``torch.jit.trace``, a torch-function or dispatch mode, a torch.func transform,
     forward-mode AD.  Then a call leaky_c serves must dispatch an operator."""
     return (_is_compiling() or _torch_function_mode() or _dispatch_modes() > 0
             or functorch_active() or _forward_ad._current_level >= 0
-            or _tracing_state() is not None)
+            or jit_tracing())
 
 
 def transformed(*tensors: Tensor) -> bool:

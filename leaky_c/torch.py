@@ -245,8 +245,10 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
     _count("leaky_relu", "op")
     if not inplace:
         return _ops.leaky_relu_op(input, slope)
-    # (is_neg would break a graph; compiled, the neg bit is resolved before the op runs)
-    if needs_grad or not _is_compiling() and input.is_neg():
+    # The functional form where a graph is recorded now, or may be replayed with grad
+    # (jit.trace: the in-place operator has no autograd), or the negative bit is set
+    # (is_neg would break a compiled graph; compiled, the bit is resolved before the op).
+    if needs_grad or _ops.jit_tracing() or not _is_compiling() and input.is_neg():
         # The functional op keeping its output for the backward, written back:
         # autograd and functionalization see an ordinary copy_.
         return input.copy_(_ops.leaky_relu_op(input, slope, True))
