@@ -73,6 +73,7 @@ _PLAIN_TENSOR_TYPES = _ops.PLAIN_TENSOR_TYPES
 _direct_enabled = True
 _warned: set = set()
 _is_compiling = torch.compiler.is_compiling
+_is_exporting = torch.compiler.is_exporting
 _observed = _ops.observed
 _grad_enabled = torch.is_grad_enabled
 _STRIDED = torch.strided
@@ -246,9 +247,11 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
     if not inplace:
         return _ops.leaky_relu_op(input, slope)
     # The functional form where a graph is recorded now, or may be replayed with grad
-    # (jit.trace: the in-place operator has no autograd), or the negative bit is set
-    # (is_neg would break a compiled graph; compiled, the bit is resolved before the op).
-    if needs_grad or _ops.jit_tracing() or not _is_compiling() and input.is_neg():
+    # (jit.trace and export record programs that run without a grad-mode guard; the
+    # in-place operator has no autograd), or the negative bit is set (is_neg would break
+    # a compiled graph; compiled, the bit is resolved before the op).
+    if (needs_grad or _ops.jit_tracing() or _is_exporting()
+            or not _is_compiling() and input.is_neg()):
         # The functional op keeping its output for the backward, written back:
         # autograd and functionalization see an ordinary copy_.
         return input.copy_(_ops.leaky_relu_op(input, slope, True))
