@@ -18,7 +18,7 @@ torch = pytest.importorskip("torch", reason="needs PyTorch (pip install torch==2
 
 import leaky_c.torch as lt  # noqa: E402
 from torch_subsystems import (CASES, MODULE_CASES, OURS, THEIRS, compare, forward_backward,  # noqa: E402
-                              grad_of, inputs, make, outcome)
+                              Wrapper, grad_of, inputs, make, outcome)
 
 DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 fwad = torch.autograd.forward_ad
@@ -59,15 +59,6 @@ def checkpoint(fn, x):
 def checkpoint_reentrant(fn, x):
     return forward_backward(lambda t: torch.utils.checkpoint.checkpoint(
         fn, t, use_reentrant=True), x)
-
-
-class Wrapper(torch.nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x):
-        return self.fn(x)
 
 
 def module_of(fn) -> torch.nn.Module:

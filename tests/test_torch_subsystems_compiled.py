@@ -21,7 +21,7 @@ torch = pytest.importorskip("torch", reason="needs PyTorch (pip install torch==2
 
 from torch_helpers import assert_same  # noqa: E402
 from torch_subsystems import (CASES, OURS, THEIRS, compare, forward_backward, grad_of,  # noqa: E402
-                              inputs, make, outcome)
+                              Wrapper, inputs, make, outcome)
 
 func = torch.func
 fwad = torch.autograd.forward_ad
@@ -70,15 +70,6 @@ def test_inductor_compile_matches_eager_torch(options):
 def compiled_no_grad(fn, x):
     with torch.no_grad():
         return torch.compile(fn, fullgraph=True, backend="aot_eager")(x)
-
-
-class Wrapper(torch.nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x):
-        return self.fn(x)
 
 
 def exported(strict: bool):

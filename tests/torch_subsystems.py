@@ -48,6 +48,17 @@ def make(case: str, ns, dtype: torch.dtype):
     return module
 
 
+class Wrapper(torch.nn.Module):
+    """A function as a module (for fx and export, which take modules)."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
 def inputs(dtype: torch.dtype, seed: int = 0) -> torch.Tensor:
     """A (2, 3, 4) tensor with both signs, ±0, ±inf, NaN and subnormals (tests/arrays.py)."""
     array = values(np.dtype(np.float32), int(np.prod(SHAPE)), seed).reshape(SHAPE)
