@@ -478,7 +478,7 @@ def _prelu_backward_grad(ctx: Any, grad_grad_input: Optional[Tensor],
     grad_input = where(x > 0, g, w * g) and grad_weight = sum over x <= 0 of x * g.
     """
     grad_output, x, weight = ctx.saved_tensors
-    positive = x > 0  # the forward's select: x > 0 ? x : w * x
+    positive = x >= 0  # PyTorch's double-backward formulas (derivatives.yaml) take >= 0
     zero = x.new_zeros(())
     d_grad = d_x = d_weight = None
     if grad_grad_input is not None:
@@ -499,3 +499,105 @@ def _prelu_backward_setup(ctx: Any, inputs: tuple, output: tuple) -> None:
 
 
 prelu_backward_op.register_autograd(_prelu_backward_grad, setup_context=_prelu_backward_setup)
+
+
+# -- forward-mode AD and torch.func: the operators complete -----------------------------
+#
+# torch.library's register_autograd has no forward-mode AD: a dual tensor through
+# it would lose its tangent without an error.  So CPU tensors get their own
+# autograd kernel (AutogradCPU, which the dispatcher prefers to the Autograd one
+# register_autograd made): an autograd.Function with the same setup_context and
+# backward, and a jvp with PyTorch's forward-mode formula (derivatives.yaml).  Under
+# a torch.func transform (vmap, grad, jvp, ...; an autograd.Function cannot be
+# applied from inside the dispatcher there) the kernel runs the PyTorch function
+# equal to the operator, whose rules are PyTorch's own.
+
+_AUTOGRAD_LIBRARY = torch.library.Library("leaky_c", "IMPL")
+
+
+def _leaky_relu_tangent(primals: tuple, tangents: tuple, negative_slope: float,
+                        save_output: bool) -> Tensor:
+    (x,), (x_t,) = primals, tangents
+    return torch.ops.aten.leaky_relu_backward(x_t, x, negative_slope, False)
+
+
+def _leaky_relu_backward_tangent(primals: tuple, tangents: tuple, negative_slope: float,
+                                 from_output: bool) -> Tensor:
+    (_, saved), (grad_t, _) = primals, tangents  # zero almost everywhere in saved
+    return torch.ops.aten.leaky_relu_backward(grad_t, saved, negative_slope, from_output)
+
+
+def _prelu_tangent(primals: tuple, tangents: tuple) -> Tensor:
+    (x, weight), (x_t, weight_t) = primals, tangents
+    w, w_t = channel_view(weight, x), channel_view(weight_t, x)
+    return torch.where(x >= 0, x_t, w * x_t + w_t * x)  # (PyTorch's: >= 0)
+
+
+def _prelu_backward_tangent(primals: tuple, tangents: tuple) -> tuple:
+    (grad, x, weight), (grad_t, x_t, weight_t) = primals, tangents
+    w, w_t = channel_view(weight, x), channel_view(weight_t, x)
+    positive = x >= 0  # (PyTorch's formulas: >= 0)
+    grad_input_t = torch.where(positive, grad_t, grad_t * w + grad * w_t)
+    grad_weight_t = torch.where(positive, x.new_zeros(()), grad * x_t + grad_t * x)
+    return grad_input_t, grad_weight_t.sum_to_size(w.shape).reshape(weight.shape)
+
+
+def _register_full_autograd(name: str, op: Any, defaults: tuple, setup: Any, backward: Any,
+                            tangent: Any, reference: Any, tensor_count: int,
+                            elementwise: bool = False) -> None:
+    class Function(torch.autograd.Function):
+        @staticmethod
+        def forward(*args: Any) -> Any:
+            with torch._C._AutoDispatchBelowAutograd():
+                return op(*args)
+
+        @staticmethod
+        def setup_context(ctx: Any, inputs: tuple, output: Any) -> None:
+            setup(ctx, inputs, output)
+            ctx.save_for_forward(*inputs[:tensor_count])
+            ctx.non_tensor_args = inputs[tensor_count:]
+
+        @staticmethod
+        def backward(ctx: Any, *grads: Tensor) -> Any:
+            return backward(ctx, *grads)
+
+        @staticmethod
+        def jvp(ctx: Any, *tangents: Optional[Tensor]) -> Any:
+            primals = ctx.saved_tensors
+            tangents = tuple(torch.zeros_like(p) if t is None else t
+                             for p, t in zip(primals, tangents))
+            return tangent(primals, tangents, *ctx.non_tensor_args)
+
+    Function.__name__ = Function.__qualname__ = f"leaky_c_{name}_autograd"
+    arity = len(op._opoverload._schema.arguments)
+
+    def kernel(*args: Any) -> Any:
+        missing = arity - len(args)  # the dispatcher drops trailing arguments left at default
+        args = (*args, *defaults[len(defaults) - missing:]) if missing else args
+        if functorch_active():
+            return reference(*args)
+        return Function.apply(*args)
+    _AUTOGRAD_LIBRARY.impl(name, kernel, "AutogradCPU")
+
+    if elementwise:
+        def vmap_rule(info: Any, in_dims: tuple, *args: Any) -> tuple:
+            """Elementwise: every tensor with its batch dimension first, then the PyTorch
+            function (PReLU's operators keep PyTorch's per-sample fallback)."""
+            tensors = [t.movedim(d, 0) if d is not None else t.expand(info.batch_size, *t.shape)
+                       for t, d in zip(args[:tensor_count], in_dims)]
+            return reference(*tensors, *args[tensor_count:]), 0
+        op.register_vmap(vmap_rule)
+
+
+_register_full_autograd(
+    "leaky_relu", leaky_relu_op, (False,), _leaky_relu_setup, _leaky_relu_grad,
+    _leaky_relu_tangent,
+    lambda x, negative_slope, save_output=False: torch.nn.functional.leaky_relu(x, negative_slope),
+    1, elementwise=True)
+_register_full_autograd(
+    "leaky_relu_backward", leaky_relu_backward_op, (), _backward_setup, _backward_grad,
+    _leaky_relu_backward_tangent, leaky_relu_backward_aten, 2, elementwise=True)
+_register_full_autograd("prelu", prelu_op, (), _prelu_setup, _prelu_grad, _prelu_tangent,
+                        torch.nn.functional.prelu, 2)
+_register_full_autograd("prelu_backward", prelu_backward_op, (), _prelu_backward_setup,
+                        _prelu_backward_grad, _prelu_backward_tangent, prelu_backward_aten, 3)
