@@ -5,39 +5,25 @@
 
 Outputs and input gradients are bit-identical to ``torch.nn.functional.leaky_relu``
 and ``prelu`` and their autograd (PReLU's weight gradient is a sum: equal to
-summation tolerance).  Each call takes one of three paths, counted in
-:data:`path_counts` as ``(function, path)``:
-
-``"direct"``
-    Eager calls on plain CPU tensors of float32, float64, float16 or bfloat16
-    (bfloat16 needs ml_dtypes) with no dispatch or torch-function mode
-    active: leaky_c's C kernels on the tensors' memory (their data pointers
-    when small and contiguous, else NumPy views), no copies, autograd through
-    ``torch.autograd.Function``.  The fastest path.
-``"op"``
-    Everything else leaky_c can serve runs the custom operators
-    ``torch.ops.leaky_c.*`` (``leaky_c._torch_ops``), which have fake kernels
-    and autograd formulas: ``torch.compile`` (no graph breaks, the operator
-    in the graph), ``torch.export``, fake and meta tensors, tensor
-    subclasses, dispatch modes, in-place calls on a tensor with the negative
-    bit set.  Under compile or export nothing is counted: the graph holds
-    the operator.
-``"torch"``
-    What leaky_c cannot serve runs PyTorch's own op, with a ``RuntimeWarning``
-    naming the reason once per reason (under compile or export no warning,
-    which would break the graph: PyTorch's op shows in the graph): devices
-    other than CPU, other dtypes (integers get PyTorch's error), sparse
-    layouts, ``torch.func`` transforms, forward-mode AD, in-place calls on
-    tensors PyTorch would refuse to write (overlapping memory, inference
-    tensors outside inference mode) and PReLU shapes or dtypes PyTorch
-    rejects (its error is raised).
+summation tolerance), wherever PyTorch goes.  Each call takes one of three
+paths, counted in :data:`path_counts` as ``(function, path)``: ``"direct"``
+(leaky_c's kernels called from Python: eager, plain CPU tensors, nothing
+observing or transforming the call), ``"op"`` (the custom operators
+``torch.ops.leaky_c.*`` of ``leaky_c._torch_ops``: compile, export, jit.trace,
+fake tensors, subclasses, modes) or ``"torch"`` (PyTorch's own op, with a
+``RuntimeWarning`` once per reason: other devices and dtypes, nested tensors,
+torch.func transforms, forward-mode AD, batched gradients, ...).  The backward
+is decided again when it runs (``leaky_c._torch_ops.backward_route``).  The
+exact rule for each path, and how each PyTorch subsystem is served, is the
+README's "PyTorch drop-in" section.
 
 In-place calls (``inplace=True``) keep only the output for the backward pass
 and compute the gradient from it (``from_output``), as PyTorch does.  With a
 negative slope the output's sign no longer tells which branch was taken, so, as
-in PyTorch, the forward runs but a backward through it raises RuntimeError.
-Double backward works (``create_graph=True``): the backward is itself a
-differentiable operator.
+in PyTorch, the forward runs but a backward through it raises RuntimeError
+(compiled, PyTorch's op runs and behaves as PyTorch's compiled op does).
+Double backward works (``create_graph=True``): the backward then runs
+PyTorch's differentiable backward ops.
 
 Importing this module imports torch; ``import leaky_c`` alone does not.
 """
