@@ -1,6 +1,7 @@
 """Everything else is in pyproject.toml; cffi compiles csrc/ at build time.
 
 The build_ext here:
+  - always compiles (no stale objects from another compiler or other flags);
   - picks the flags by compiler type (leaky_c/_build.py), per file where a
     file needs its own (MSVC's /arch for the AVX2 and AVX-512 targets);
   - drops the interpreter's -Wl,-rpath from LDSHARED: the module links no
@@ -28,6 +29,15 @@ REQUIRE_C = os.environ.get("LEAKY_C_REQUIRE_C", "").strip().lower() in ("1", "tr
 
 
 class BuildExt(build_ext):
+    def finalize_options(self):
+        super().finalize_options()
+        # Always compile.  build_ext skips an extension whose sources are older
+        # than the module left in build/ by an earlier install, so `CC=clang pip
+        # install .` after a GCC build (or with other LEAKY_C_CFLAGS) would ship
+        # the old objects; show_config() says which compiler built the module
+        # (tools/check_rebuild.sh checks GCC, then Clang, then GCC in one tree).
+        self.force = True
+
     def build_extensions(self):
         kind = self.compiler.compiler_type
         if kind in _build.GCC_LIKE and getattr(self.compiler, "linker_so", None):

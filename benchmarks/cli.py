@@ -11,26 +11,34 @@ from typing import Any, Sequence
 from . import extras, machine, report, suite
 from .peers import CASES, DTYPES, FAMILIES
 
-HELP = "time leaky_c against NumPy, numexpr, numba, PyTorch and the memory-copy bound"
+HELP = ("time leaky_c against NumPy, numexpr, numba, PyTorch, ONNX Runtime, JAX, TensorFlow "
+        "and the memory-copy bound")
 DESCRIPTION = f"""\
-Time leaky_c against its peers and the memory-copy bound, side by side in one
-process on the same arrays, and end with one headline table: per case, size and
-thread count, leaky_c's time, the fastest correct alternative and its ratio,
-PyTorch's ratio, and how close leaky_c is to copying the same bytes.  Every
-timing goes to a JSON file (named in the summary; --json FILE to choose it),
-which --compare A.json B.json compares with another run.
+Time leaky_c against its peers and the memory-copy bound, side by side on the same
+arrays, each thread count in its own process, and end with one headline table: per
+case, size and thread count, leaky_c's best and median time, the fastest peer at that
+thread count and its ratio, PyTorch's ratio, and how close leaky_c is to copying the
+same bytes at that thread count.  Every timing goes to a JSON file (named in the
+summary; --json FILE to choose it), which --compare A.json B.json compares with another
+run; the load of the machine is measured and a loaded machine is said first.
 
 Every peer's result is checked against leaky_c's before its time counts
 (bit for bit; float16 NumPy forms within 2^-9 relative, as they round the slope
-to float16).  A peer that is not installed is skipped with a note.
+to float16), and every peer runs on an array of special values (zeros,
+subnormals, NaN, inf) first: where its bits differ from leaky_c's (JAX,
+TensorFlow), the headline marks it and lists how.  A peer that is not installed
+is skipped with a note that says how to install it.
 
 Peers: NumPy (np.where, np.maximum where correct, ufuncs into preallocated
-buffers), numexpr, numba @vectorize and PyTorch (F.leaky_relu, out=, in place,
-aten.leaky_relu_backward).  Bounds: np.copyto (memcpy, 1 thread) and a C copy
-(benchmarks/bounds.c, compiled on first use) at leaky_c's thread count.
+buffers), numexpr, numba @vectorize, PyTorch (F.leaky_relu, out=, in place,
+aten.leaky_relu_backward), ONNX Runtime (a one-node LeakyRelu model, allocating
+and with I/O binding), JAX (jit) and TensorFlow (eager and tf.function); pip
+install 'leaky_c[bench,bench-peers]' installs all but PyTorch and TensorFlow.
+Bounds: np.copyto (memcpy, 1 thread) and a C copy (benchmarks/bounds.c, compiled
+on first use) at leaky_c's thread count.
 
 Default: float32, {', '.join(map(str, suite.DEFAULT_SIZES))} elements, cases
-{', '.join(suite.DEFAULT_CASES)}, 1 thread and all cores: under a minute.
+{', '.join(suite.DEFAULT_CASES)}, 1 thread and all cores: about a minute.
 --full adds every size from 10 to 2^28, every case, the thread scaling
 (--scaling), the comparisons beyond the sweep (--extras) and the CNN block
 (--cnn), and prints every table: tens of minutes."""
@@ -110,6 +118,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--min-time", type=float, default=suite.Options.min_time, metavar="SECONDS",
                      help="calls per timing are autoscaled so one timing lasts at least this "
                           f"(default: {suite.Options.min_time})")
+    how.add_argument("--same-process", action="store_true",
+                     help="measure every thread count in this one process (faster to start; "
+                          "process-wide thread settings such as XLA_FLAGS then hold for the "
+                          "first count only, and JAX and TensorFlow rows say so). Default: "
+                          "a fresh process per thread count")
     how.add_argument("--repeat", type=int, default=suite.Options.repeat, metavar="R",
                      help="timings per implementation, interleaved; best and median are "
                           f"reported (default: {suite.Options.repeat})")
@@ -130,6 +143,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "scaling if measured (needs matplotlib)")
     out.add_argument("--markdown", metavar="FILE",
                      help="write the header and every table as markdown")
+    out.add_argument("--readme", metavar="FILE",
+                     help="replace the headline block of FILE (a README, between its "
+                          "'<!-- bench-headline: ... -->' markers) with this run's; needs the "
+                          "run saved (--json or --from-json)")
     out.add_argument("--from-json", metavar="FILE",
                      help="report a run saved with --json instead of measuring")
     out.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"),
@@ -187,7 +204,8 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     options = options_from(args)
     verbose = args.verbose or args.full
     want_extras, want_cnn = args.extras or args.full, args.cnn or args.full
-    doc = suite.start(options)
+    isolate = not args.same_process
+    doc = suite.start(options, isolate)
     total = suite.group_count(options) + len(options.threads) * (
         extras.count(want_cnn, want_extras) if want_extras or want_cnn else 0)
     progress = _progress(args, total)
@@ -200,7 +218,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
         if verbose:
             write("\n" + "\n".join(report.group_lines(rows, skipped)))
     try:
-        suite.sweep(doc, options, progress, group)
+        suite.sweep(doc, options, progress, group, isolate)
         if want_extras or want_cnn:
             for threads in options.threads:
                 rows, notes = extras.run(threads, options.min_time, options.repeat,
@@ -217,7 +235,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
 
 def _print_tables(doc: dict[str, Any], verbose: bool) -> None:
     """Everything but the headline: summaries if verbose, then scaling and extras if measured."""
-    sections = [report.summary(doc, markdown=False)] if verbose else []
+    sections = [report.summary(doc, markdown=False), report.semantics_lines(doc)] if verbose else []
     sections += [report.scaling_lines(doc), report.extras_lines(doc)]
     for lines in sections:
         if lines:
@@ -252,6 +270,11 @@ def run_command(args: argparse.Namespace) -> int:
             if path:
                 write(doc, path)
                 print(f"wrote {path}")
+        if args.readme:
+            if not json_path:
+                raise suite.BenchError("--readme needs the run saved: --json FILE")
+            report.update_readme(args.readme, doc, json_path)
+            print(f"wrote the headline of {json_path} into {args.readme}")
     except (suite.BenchError, OSError) as exc:
         print(f"leaky_c bench: error: {exc}", file=sys.stderr)
         return 2

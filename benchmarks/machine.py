@@ -73,7 +73,7 @@ def memory_bytes(key: str = "MemTotal") -> Optional[int]:
 def load_average() -> Optional[list[float]]:
     try:
         return [round(load, 2) for load in os.getloadavg()]
-    except OSError:
+    except (OSError, AttributeError):  # AttributeError: Windows has none
         return None
 
 
@@ -87,3 +87,37 @@ def describe() -> dict[str, Any]:
         "memory_bytes": memory_bytes(),
         "platform": platform.platform(),
     }
+
+
+def cpu_sample() -> dict[str, Optional[float]]:
+    """CPU seconds used so far: by the whole machine (every core, and time the hypervisor
+    stole), by this process and its waited-for children, and the wall clock."""
+    import time
+    busy = None
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        # user nice system idle iowait irq softirq steal (guest time is inside user)
+        busy = (sum(fields[:3]) + sum(fields[5:8])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource
+        own = sum(getattr(resource.getrusage(who), field) for who in
+                  (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+                  for field in ("ru_utime", "ru_stime"))
+    except ImportError:  # Windows: this process only; busy is None there anyway
+        own = time.process_time()
+    return {"machine_busy_s": busy, "own_s": own, "wall_s": time.monotonic()}
+
+
+def cpu_use(before: dict[str, Optional[float]], after: dict[str, Optional[float]]
+            ) -> dict[str, Optional[float]]:
+    """The ``cpu`` object of the JSON: how busy the machine was with other work during the run."""
+    wall = after["wall_s"] - before["wall_s"]  # type: ignore[operator]
+    own = after["own_s"] - before["own_s"]  # type: ignore[operator]
+    others = None
+    if before["machine_busy_s"] is not None and after["machine_busy_s"] is not None and wall > 0:
+        busy = after["machine_busy_s"] - before["machine_busy_s"]
+        others = round(max(busy - own, 0.0) / wall, 2)
+    return {"wall_s": round(wall, 1), "own_cpu_s": round(own, 1), "other_cores_busy": others}

@@ -58,9 +58,16 @@ CASES: dict[str, Case] = {case.name: case for case in (
 )}
 DTYPES = ("float32", "float64", "float16")
 #: Groups of implementations that --peers selects; leaky_c itself always runs.
-FAMILIES = ("numpy", "numexpr", "numba", "torch", "bounds")
-#: The Python modules of the optional peers.
-OPTIONAL_MODULES = ("numexpr", "numba", "torch")
+FAMILIES = ("numpy", "numexpr", "numba", "torch", "onnxruntime", "jax", "tensorflow", "bounds")
+#: The Python modules of the optional peers, and how to install each.
+OPTIONAL_MODULES = {
+    "numexpr": "pip install 'leaky_c[bench]'",
+    "numba": "pip install 'leaky_c[bench]'",
+    "torch": "pip install torch",
+    "onnxruntime": "pip install 'leaky_c[bench-peers]'",
+    "jax": "pip install 'leaky_c[bench-peers]'",
+    "tensorflow": "pip install tensorflow-cpu",
+}
 
 
 def optional_module(name: str) -> tuple[Optional[ModuleType], Optional[str]]:
@@ -68,7 +75,7 @@ def optional_module(name: str) -> tuple[Optional[ModuleType], Optional[str]]:
     try:
         return importlib.import_module(name), None
     except ImportError:
-        return None, f"skipped: {name} not installed"
+        return None, f"skipped: {name} not installed ({OPTIONAL_MODULES[name]})"
     except Exception as exc:  # a broken install is a skip too, never an error
         return None, f"skipped: {name} failed to import ({type(exc).__name__}: {exc})"
 
@@ -105,6 +112,12 @@ class Workload:
     @cached_property
     def tmp(self) -> np.ndarray:
         return np.empty_like(self.x)
+
+    @cached_property
+    def special(self) -> np.ndarray:
+        """Where runtimes are known to differ from leaky_c (zeros, subnormals): special.py."""
+        from .special import special_mask
+        return special_mask(self.x, self.grad, self.slope, self.case.op)
 
     @cached_property
     def mask(self) -> np.ndarray:
@@ -376,21 +389,32 @@ def _bounds(w: Workload) -> list[Impl]:
     return impls
 
 
-_PROVIDERS: dict[str, Callable[[Workload], list[Impl]]] = {
-    "bounds": _bounds, "numpy": _numpy, "numexpr": _numexpr, "numba": _numba, "torch": _torch,
-}
+def _providers() -> dict[str, Callable[[Workload], list[Impl]]]:
+    from . import ml_peers  # it imports this module
+    return {"bounds": _bounds, "numpy": _numpy, "numexpr": _numexpr, "numba": _numba,
+            "torch": _torch, "onnxruntime": ml_peers.onnxruntime, "jax": ml_peers.jax_peer,
+            "tensorflow": ml_peers.tensorflow}
 
 
 def implementations(w: Workload, families: tuple[str, ...]) -> list[Impl]:
     """leaky_c, then the bounds and peers of the chosen families, for one workload."""
     impls = _leaky_c(w)
-    for family in _PROVIDERS:
+    for family, provider in _providers().items():
         if family in families:
-            impls.extend(_PROVIDERS[family](w))
+            impls.extend(provider(w))
     return impls
 
 
-def _as_numpy(value: Any) -> np.ndarray:
+def agrees_outside(value: Any, expected: np.ndarray, allowed: np.ndarray,
+                   float16_tolerance: bool) -> bool:
+    """Whether a result equals the expected one (as check() compares) outside ``allowed``."""
+    got = as_numpy(value)
+    if got.shape != expected.shape or got.dtype.itemsize != expected.dtype.itemsize:
+        return False
+    return check(got[~allowed], expected[~allowed], float16_tolerance)[0]
+
+
+def as_numpy(value: Any) -> np.ndarray:
     if isinstance(value, np.ndarray):
         return value
     if hasattr(value, "numpy"):  # a CPU torch tensor, sharing memory
@@ -400,7 +424,7 @@ def _as_numpy(value: Any) -> np.ndarray:
 
 def check(value: Any, expected: np.ndarray, float16_tolerance: bool) -> tuple[bool, str]:
     """Whether a result equals the expected one, and how it was compared (or how it differs)."""
-    got = _as_numpy(value)
+    got = as_numpy(value)
     if got.shape != expected.shape or got.dtype.itemsize != expected.dtype.itemsize:
         return False, (f"result has shape {got.shape} and dtype {got.dtype}, expected "
                        f"{expected.shape} and {expected.dtype}")

@@ -19,8 +19,13 @@ from .suite import (DEFAULT_CASES, DEFAULT_SIZES, SCALING_CASE, SCHEMA, SCHEMA_V
 SHORT_NAMES = {
     "leaky_c": "leaky_c", "bound.nt": "NT copy", "bound.numpy": "NumPy copy",
     "numpy.where": "np.where", "numpy.maximum": "np.maximum", "numpy.ufuncs": "np ufuncs",
-    "numexpr": "numexpr", "numba": "numba", "torch": "torch",
+    "numexpr": "numexpr", "numba": "numba", "torch": "torch", "onnxruntime": "ort",
+    "onnxruntime.iobinding": "ort bind", "jax": "jax", "tensorflow.eager": "tf eager",
+    "tensorflow.function": "tf.function",
 }
+#: The optional peers' names in the headline's title.
+PEER_NAMES = {"torch": "PyTorch", "numexpr": "numexpr", "numba": "numba",
+              "onnxruntime": "ONNX Runtime", "jax": "JAX", "tensorflow": "TensorFlow"}
 
 
 def _us(seconds: float) -> str:
@@ -119,11 +124,17 @@ def group_lines(rows: list[dict[str, Any]], unavailable: Iterable[str] = ()) -> 
         if row["status"] == "ok":
             table.append([row["label"], _us(row["best_s"]), _us(row["median_s"]),
                           _ratio(row["ratio"]), _gbps(row["gbps"]), str(row["threads_used"]),
-                          "bitwise" if row["verification"] == "bitwise" else "f16 tol"])
+                          _check_word(row["verification"])])
         elif row["note"] not in skip_notes:
             notes.append(f"  {row['label']}: {row['note']}")
     headers = ["implementation", "us/call", "median", "ratio", "GB/s", "thr", "check"]
     return [title] + ["  " + line for line in render(headers, table, False)] + notes
+
+
+def _check_word(verification: str) -> str:
+    if verification == "bitwise":
+        return "bitwise"
+    return "f16 tol" if verification.startswith("float16") else "differs at 0/subnormals"
 
 
 def groups(results: list[dict[str, Any]], section: str = "sweep"
@@ -136,43 +147,78 @@ def groups(results: list[dict[str, Any]], section: str = "sweep"
     return found
 
 
-#: Below the headline: what the numbers mean, then where the details went.
-HEADLINE_LEGEND = (
-    "ratio{torch}: their time / leaky_c's (> 1: leaky_c is faster); copy bound: the time "
-    "to copy the same bytes / leaky_c's (100%: at the bound); best of {repeat} interleaved "
-    "repeats, side by side, every result checked first.")
 HEADLINE_DETAILS = "Every table: --verbose; every timing: {json}"
 
 
-def _fastest_peer(rows: dict[str, dict[str, Any]]) -> Optional[dict[str, Any]]:
+#: Peers that have one thread only (NumPy's ufuncs, numba @vectorize target "cpu"): at a
+#: row of more threads they run on 1 and are marked.
+ONE_THREAD_MARK = " (1T)"
+UNKNOWN_THREADS_MARK = " (?T)"
+DIFFERS_MARK = " !="
+ABOVE_BOUND_MARK = "*"
+CALL_OVERHEAD = "(call)"
+#: Below this many bytes moved a call's time is its fixed cost from Python, not memory
+#: traffic: such rows say "(call)" instead of a copy-bound percentage.
+CALL_OVERHEAD_BYTES = 1 << 20
+#: The machine counts as loaded when other processes kept this many cores busy on average
+#: during the run (or, where that is not measured, the load average at the start was this high).
+LOADED_CORES = 0.5
+#: A row is noisy when its median is this far above its best.
+NOISY_SPREAD = 0.2
+
+
+def _fastest_peer(rows: dict[str, dict[str, Any]], threads: int) -> Optional[dict[str, Any]]:
+    """The fastest peer that computed leaky_c's values (or differs only at special ones)."""
     ok = [row for row in rows.values() if row["role"] == "peer" and row["status"] == "ok"
-          and row["verified"]]
+          and row["verification"] is not None]
     return min(ok, key=lambda row: row["best_s"]) if ok else None
 
 
-def _bound_share(rows: dict[str, dict[str, Any]]) -> Optional[float]:
-    """The fastest copy's time / leaky_c's, in % (None if no bound was timed)."""
+def _bound_share(rows: dict[str, dict[str, Any]]) -> tuple[Optional[float], str]:
+    """The C copy's time at the row's thread count / leaky_c's, in %, and which copy it was.
+
+    Without the C copy (no compiler), np.copyto on 1 thread, marked (1T).
+    """
     mine = rows.get("leaky_c")
-    bounds = [row["best_s"] for row in rows.values()
-              if row["role"] == "bound" and row["status"] == "ok"]
-    if not bounds or not mine or mine["status"] != "ok":
-        return None
-    return 100.0 * min(bounds) / mine["best_s"]
+    if not mine or mine["status"] != "ok":
+        return None, ""
+    for impl, mark in (("bound.nt", ""), ("bound.numpy", ONE_THREAD_MARK)):
+        row = rows.get(impl)
+        if row and row["status"] == "ok":
+            return 100.0 * row["best_s"] / mine["best_s"], mark if mine["threads"] > 1 else ""
+    return None, ""
+
+
+def _threads_mark(row: dict[str, Any], threads: int) -> str:
+    if not row["threads_used"]:
+        return UNKNOWN_THREADS_MARK
+    return ONE_THREAD_MARK if row["threads_used"] < threads else ""
 
 
 def headline_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per (case, n, threads) of the sweep, float32 first: the headline's content."""
+    from .special import differing
+    differs = differing(doc.get("semantics", []))
     found = []
     for (dtype, threads, case, n), rows in groups(doc["results"]).items():
         by_impl = {row["impl"]: row for row in rows}
-        mine, fastest, torch = by_impl["leaky_c"], _fastest_peer(by_impl), by_impl.get("torch")
+        mine, torch = by_impl["leaky_c"], by_impl.get("torch")
+        fastest = _fastest_peer(by_impl, threads)
+        share, share_mark = _bound_share(by_impl)
+        spreads = [row["spread"] for row in (mine, fastest) if row and row["spread"] is not None]
         found.append({
             "dtype": dtype, "case": case, "n": n, "threads": threads,
-            "leaky_c_s": mine["best_s"],
+            "leaky_c_s": mine["best_s"], "leaky_c_median_s": mine["median_s"],
+            "noise": max(spreads) if spreads else None,
             "fastest_peer": fastest["impl"] if fastest else None,
+            "fastest_peer_marks": ((_threads_mark(fastest, threads)
+                                    + (DIFFERS_MARK if (fastest["impl"], CASES[case].op)
+                                       in differs else ""))
+                                   if fastest else ""),
             "fastest_peer_ratio": fastest["ratio"] if fastest else None,
             "torch_ratio": torch["ratio"] if torch and torch["status"] == "ok" else None,
-            "copy_bound_percent": _bound_share(by_impl),
+            "copy_bound_percent": share, "copy_bound_mark": share_mark,
+            "call_overhead": mine["bytes_moved"] < CALL_OVERHEAD_BYTES,
         })
     order = {case: i for i, case in enumerate(CASES)}
     found.sort(key=lambda r: (r["dtype"] != "float32", r["dtype"], order[r["case"]], r["n"],
@@ -196,43 +242,109 @@ def _one_screen(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Optio
                   "all of them in the tables above)")
 
 
+def load_lines(doc: dict[str, Any]) -> list[str]:
+    """The machine's load during the run, and a loud line first when it was loaded."""
+    loads, cpu, cores = doc["load_average"], doc.get("cpu") or {}, doc["machine"]["cores"]
+    others = cpu.get("other_cores_busy")
+    start = (loads.get("start") or [None])[0]
+    line = (f"load: average {_loads(loads.get('start'))} at the start, "
+            f"{_loads(loads.get('end'))} at the end")
+    if others is not None:
+        line += f"; others kept {others:.2f} of {cores} cores busy over the {cpu['wall_s']:.0f} s run"
+    loaded = others >= LOADED_CORES if others is not None else (
+        start is not None and start >= LOADED_CORES * 2)
+    if not loaded:
+        return [line]
+    how = (f"other processes kept {others:.2f} of {cores} cores busy" if others is not None
+           else f"load average {start:.1f} at the start")
+    return textwrap.wrap(f"!!! LOADED MACHINE: {how}. Times are unreliable, the multi-thread "
+                         "rows above all; re-run on a quiet machine. !!!", 110) + [line]
+
+
+def _same_differences(differs: dict[tuple[str, str], list[str]]
+                      ) -> dict[tuple[str, tuple[str, ...]], list[str]]:
+    """(op, categories) -> the peers that differ in exactly those (one line each)."""
+    found: dict[tuple[str, tuple[str, ...]], list[str]] = defaultdict(list)
+    for (impl, op), categories in differs.items():
+        found[(op, tuple(categories))].append(SHORT_NAMES.get(impl, impl))
+    return found
+
+
 def headline(doc: dict[str, Any], json_path: Optional[str], markdown: bool = False
              ) -> list[str]:
-    """The one-screen summary: a title line, the table, and what the numbers mean."""
+    """The one-screen summary: the load, a title line, the table, and what the numbers mean."""
+    from .special import differing
     rows, cut = _one_screen(headline_rows(doc))
     with_torch = any(row["torch_ratio"] is not None for row in rows)
-    body, previous = [], None
+    body, previous, above, calls, noisy = [], None, False, False, 0
     for row in rows:
         title = CASES[row["case"]].title if (row["dtype"], row["case"]) != previous else ""
         if row["dtype"] != "float32" and title:
             title += f" ({row['dtype']})"
         previous = (row["dtype"], row["case"])
         peer = row["fastest_peer"]
+        noise = row["noise"]
+        noisy += noise is not None and noise > NOISY_SPREAD
         cells = [title, _size(row["n"]), str(row["threads"]),
                  _us(row["leaky_c_s"]) if row["leaky_c_s"] else "-",
-                 SHORT_NAMES.get(peer, peer) if peer else "-", _ratio(row["fastest_peer_ratio"])]
+                 _us(row["leaky_c_median_s"]) if row["leaky_c_median_s"] else "-",
+                 "-" if noise is None else f"{100 * noise:.0f}%",
+                 (SHORT_NAMES.get(peer, peer) + row["fastest_peer_marks"]) if peer else "-",
+                 _ratio(row["fastest_peer_ratio"])]
         if with_torch:
             cells.append(_ratio(row["torch_ratio"]))
         share = row["copy_bound_percent"]
-        cells.append("-" if share is None else f"{share:.0f}%")
+        if row["call_overhead"]:
+            cells.append(CALL_OVERHEAD)
+            calls = True
+        elif share is None:
+            cells.append("-")
+        else:
+            mark = ABOVE_BOUND_MARK if share > 100.5 else ""
+            above |= bool(mark)
+            cells.append(f"{share:.0f}%{mark}{row['copy_bound_mark']}")
         body.append(cells)
-    headers = ["case", "n", "thr", "leaky_c us", "fastest other", "ratio"]
+    headers = ["case", "n", "thr", "leaky_c us", "median", "noise", "fastest other", "ratio"]
     headers += ["PyTorch"] if with_torch else []
     headers += ["copy bound"]
     m, versions = doc["machine"], doc["versions"]
-    torch = f", PyTorch {versions['torch']}" if versions.get("torch") else ", no PyTorch"
-    title = (f"leaky_c {versions['leaky_c']} ({doc['target'] or doc['leaky_c_config']['backend']}"
-             f") on {m['cpu_model']}, {m['cores']} cores{torch}; "
-             f"{', '.join(doc['options']['dtypes'])}, slope {doc['options']['slope']}")
+    peers_present = ", ".join(f"{PEER_NAMES[name]} {versions[name]}" for name in PEER_NAMES
+                              if versions.get(name))
+    title = [f"leaky_c {versions['leaky_c']} ({doc['target'] or doc['leaky_c_config']['backend']}"
+             f") on {m['cpu_model']}, {m['cores']} cores; {', '.join(doc['options']['dtypes'])},"
+             f" slope {doc['options']['slope']}; run of {doc['date']}",
+             f"peers: {peers_present or 'none of the optional ones'}"]
     skipped = sorted({note for note in doc["unavailable"].values()}
                      | {row["note"] for row in doc["results"]
                         if row["impl"] == "bound.nt" and row["status"] != "ok"})
-    legend = HEADLINE_LEGEND.format(repeat=doc["options"]["repeat"],
-                                    torch=", PyTorch" if with_torch else "")
+    legend = [
+        f"ratio{', PyTorch' if with_torch else ''}: their time / leaky_c's at the row's thread "
+        "count (> 1: leaky_c is faster); fastest other: the fastest peer at that count; (1T): "
+        "cannot thread, ran on 1; !=: its values differ from leaky_c's (listed above).",
+        "copy bound: a C copy of the same bytes at the row's thread count, its time / leaky_c's "
+        "(100%: at the bound)."
+        + (f" {CALL_OVERHEAD}: under {_bytes(CALL_OVERHEAD_BYTES)} moved, a call costs its "
+           "overhead from Python, not memory traffic: no bound." if calls else "")
+        + (f" {ABOVE_BOUND_MARK}: above 100%: leaky_c beat this copy, which is no hard limit "
+           "(memcpy, or 32-byte streaming stores, and a new thread per call; leaky_c: 64-byte "
+           "stores, a pool that stays), or noise." if above else ""),
+        f"us: best and median of {doc['options']['repeat']} interleaved repeats, each result "
+        "checked first; noise: the larger median/best - 1 of the two rows in ratio "
+        f"({noisy} of {len(rows)} above {100 * NOISY_SPREAD:.0f}%); "
+        f"{doc.get('isolation') or 'one process'}.",
+    ]
+    differs = differing(doc.get("semantics", []))
+    differ_lines = ([f"!= values differ from leaky_c's on special inputs (the JSON's semantics):"]
+                    + [line for (op, categories), names in _same_differences(differs).items()
+                       for line in textwrap.wrap(f"{', '.join(names)} {op}: "
+                                                 + "; ".join(categories), 110,
+                                                 initial_indent="  ", subsequent_indent="    ")]
+                    ) if differs else []
     details = HEADLINE_DETAILS.format(json=json_path or "not saved (--no-save)")
-    return ([title, ""] + render(headers, body, markdown) + [""]
-            + [f"({note})" for note in skipped] + ([cut] if cut else [])
-            + textwrap.wrap(legend, 110) + [details])
+    loads = load_lines(doc)
+    return (loads[:-1] + title + loads[-1:] + [""] + render(headers, body, markdown) + [""]
+            + differ_lines + [f"({note})" for note in skipped] + ([cut] if cut else [])
+            + [line for text in legend for line in textwrap.wrap(text, 110)] + [details])
 
 
 def summary(doc: dict[str, Any], markdown: bool) -> list[str]:
@@ -314,9 +426,28 @@ def extras_lines(doc: dict[str, Any], markdown: bool = False) -> list[str]:
 
 
 def write_json(doc: dict[str, Any], path: str) -> None:
+    """Indented at the top level, one line per row of results, semantics and extras: a
+    recorded run stays small and diffs line by line."""
+    def rounded(value: Any) -> Any:  # 6 significant digits: far finer than any timing's noise
+        if isinstance(value, float):
+            return float(f"{value:.6g}")
+        if isinstance(value, dict):
+            return {key: rounded(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [rounded(item) for item in value]
+        return value
+
+    def compact(value: Any) -> str:
+        return json.dumps(rounded(value), separators=(",", ":"))
+    parts = []
+    for key, value in doc.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            body = ",\n".join("  " + compact(item) for item in value)
+            parts.append(f" {json.dumps(key)}: [\n{body}\n ]")
+        else:
+            parts.append(f" {json.dumps(key)}: {compact(value)}")
     with open(path, "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
+        f.write("{\n" + ",\n".join(parts) + "\n}\n")
 
 
 def load_json(path: str, option: str = "--from-json") -> dict[str, Any]:
@@ -351,14 +482,38 @@ def _compare_name(key: tuple) -> str:
 
 
 def noise_threshold(a: dict[str, Any], b: dict[str, Any]) -> float:
-    """How far B/A may stray from 1 before it counts: twice the larger spread, at least 2%."""
+    """How far B/A (of the bests) must stray from 1 to count: twice the larger spread, >= 5%."""
     spreads = [row.get("spread") or 0.0 for row in (a, b)]
-    return max(2.0 * max(spreads), 0.02)
+    return max(2.0 * max(spreads), MIN_CHANGE)
+
+
+#: Smaller differences between two runs are never marked: two runs of the same code differ
+#: by a few percent on a quiet machine (memory layout, clock frequency).
+MIN_CHANGE = 0.05
+
+
+def beyond_noise(a: dict[str, Any], b: dict[str, Any]) -> str:
+    """"slower" or "faster" when B differs from A beyond both runs' measured spread, else "".
+
+    Both must hold: the bests differ by more than twice either row's spread
+    (median/best - 1) and 5%, and the two rows' timings do not overlap at all (B's fastest repeat slower than
+    A's slowest, or the other way round).  Two runs of the same code on a quiet machine
+    then mark nothing; a noisy one cannot mark a change its own repeats contradict.
+    """
+    ratio = b["best_s"] / a["best_s"]
+    if abs(math.log(ratio)) <= math.log1p(noise_threshold(a, b)):
+        return ""
+    a_times, b_times = a.get("times_s") or [a["best_s"]], b.get("times_s") or [b["best_s"]]
+    if min(b_times) > max(a_times):
+        return "slower"
+    if max(b_times) < min(a_times):
+        return "faster"
+    return ""
 
 
 def compare(a_doc: dict[str, Any], b_doc: dict[str, Any], a_name: str, b_name: str,
             everything: bool = False) -> list[str]:
-    """Per case timed in both runs: A's time, B's, B/A, marked when beyond the noise."""
+    """Per case timed in both runs: A's time, B's, B/A, marked when beyond both runs' noise."""
     def timed(doc: dict[str, Any]) -> dict[tuple, dict[str, Any]]:
         return {_compare_key(row): row for row in doc["results"]
                 if row["status"] == "ok" and (everything or row["impl"] == "leaky_c")}
@@ -367,27 +522,81 @@ def compare(a_doc: dict[str, Any], b_doc: dict[str, Any], a_name: str, b_name: s
     body, marked = [], 0
     for key in both:
         a, b = a_rows[key], b_rows[key]
-        ratio, limit = b["best_s"] / a["best_s"], noise_threshold(a, b)
-        beyond = abs(math.log(ratio)) > math.log1p(limit)
-        marked += beyond
-        mark = ("slower" if ratio > 1 else "faster") if beyond else ""
-        body.append([_compare_name(key), _us(a["best_s"]), _us(b["best_s"]), f"{ratio:.3f}",
-                     f"{100 * limit:.0f}%", mark])
+        mark = beyond_noise(a, b)
+        marked += bool(mark)
+        body.append([_compare_name(key), _us(a["best_s"]), _us(b["best_s"]),
+                     f"{b['best_s'] / a['best_s']:.3f}",
+                     f"{100 * noise_threshold(a, b):.0f}%", mark])
     lines = [f"A = {a_name} ({a_doc['date']}, {a_doc['machine']['cpu_model']}, "
              f"leaky_c {a_doc['versions']['leaky_c']})",
              f"B = {b_name} ({b_doc['date']}, {b_doc['machine']['cpu_model']}, "
-             f"leaky_c {b_doc['versions']['leaky_c']})", ""]
+             f"leaky_c {b_doc['versions']['leaky_c']})"]
+    lines += [f"{name}: {line}" for name, doc in (("A", a_doc), ("B", b_doc))
+              for line in load_lines(doc)] + [""]
     lines += render(["case", "A us", "B us", "B/A", "noise", "beyond noise"], body, False)
-    lines += ["", f"{len(both)} cases in both, {marked} beyond the noise (B/A outside "
-              "1 +- noise, noise = twice the larger median/best - 1 of the two rows, at "
-              "least 2%); " + ("every implementation" if everything
-                               else "leaky_c rows (--verbose: every implementation)")]
+    lines += ["", f"{len(both)} cases in both, {marked} beyond the noise (B/A of the bests "
+              "outside 1 +- noise, noise = twice the larger median/best - 1 of the two rows and "
+              "at least 5%, and no repeat of one run as fast as any of the other); "
+              + ("every implementation" if everything
+                 else "leaky_c rows (--verbose: every implementation)")]
     for name, own, other in ((a_name, a_rows, b_rows), (b_name, b_rows, a_rows)):
         only = [key for key in own if key not in other]
         if only:
             lines.append(f"only in {name} ({len(only)}): "
                          + "; ".join(_compare_name(key) for key in only))
     return lines
+
+
+def semantics_lines(doc: dict[str, Any]) -> list[str]:
+    """Every peer that differs from leaky_c on the special values, with one example per kind."""
+    differs = [record for record in doc.get("semantics", []) if record["status"] != "agrees"]
+    if not doc.get("semantics"):
+        return []
+    agree = sorted({SHORT_NAMES.get(r["impl"], r["impl"]) for r in doc["semantics"]} -
+                   {SHORT_NAMES.get(r["impl"], r["impl"]) for r in differs})
+    lines = ["Special values (special.py): each peer's bits against leaky_c's",
+             f"  same bits in every case: {', '.join(agree) or 'none'}"]
+    for r in differs:
+        where = f"  {SHORT_NAMES.get(r['impl'], r['impl'])}, {r['dtype']} {r['case']}"
+        if r["status"] == "failed":
+            lines.append(f"{where}: failed: {r.get('note')}")
+            continue
+        lines += [f"{where}, {category}: {r['examples'][category]}" for category in r["differs"]]
+    return lines
+
+
+#: The README's headline block lies between these lines; the first names the run it renders.
+README_BEGIN = "<!-- bench-headline: {json} (written by --readme: do not edit by hand) -->"
+README_END = "<!-- /bench-headline -->"
+
+
+def readme_block(doc: dict[str, Any], json_path: str) -> list[str]:
+    """The lines between the README's markers: the headline of the run saved at json_path."""
+    return [README_BEGIN.format(json=json_path), "```", *headline(doc, json_path), "```",
+            README_END]
+
+
+def find_readme_block(text: str) -> tuple[int, int, str]:
+    """Where the headline block is in a README (first and last line index) and its JSON path."""
+    lines = text.splitlines()
+    prefix = README_BEGIN.split("{json}")[0]
+    try:
+        first = next(i for i, line in enumerate(lines) if line.startswith(prefix))
+        last = lines.index(README_END, first)
+    except (StopIteration, ValueError):
+        raise BenchError(f"--readme: no block from '{prefix}...' to '{README_END}'") from None
+    return first, last, lines[first][len(prefix):].split(" ", 1)[0]
+
+
+def update_readme(path: str, doc: dict[str, Any], json_path: str) -> None:
+    """Replace the headline block in the README at ``path`` with this run's."""
+    with open(path) as f:
+        text = f.read()
+    first, last, _ = find_readme_block(text)
+    lines = text.splitlines()
+    lines[first:last + 1] = readme_block(doc, json_path)
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
 
 
 def write_markdown(doc: dict[str, Any], path: str) -> None:
@@ -415,9 +624,13 @@ STYLES = {"leaky_c": dict(color="tab:red", lw=2.4, marker="o", ms=3, zorder=5),
           "bound.numpy": dict(color="0.5", lw=1.4, ls="--")}
 for _impl, _color in zip([i for i in SHORT_NAMES if i not in STYLES],
                          ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown",
-                          "tab:olive"]):
+                          "tab:olive", "tab:cyan", "tab:pink", "tab:gray", "gold", "navy",
+                          "teal"]):
     STYLES[_impl] = dict(color=_color, lw=1.1, marker=".", ms=4)
 LEGEND_NAMES = {"bound.nt": "copy bound (C, same threads)", "bound.numpy": "np.copyto (1 thread)"}
+
+
+PLOT_SOURCE = "leaky_c bench run of "
 
 
 def plot(doc: dict[str, Any], path: str) -> None:
@@ -461,10 +674,13 @@ def plot(doc: dict[str, Any], path: str) -> None:
         _plot_scaling(axes[-1], scaling, ncols, handles)
     fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(len(handles), 5),
                fontsize=8, frameon=False)
-    fig.suptitle("leaky_c against its peers and the copy bound: bytes moved / time", fontsize=10)
+    fig.suptitle("leaky_c against its peers and the copy bound: bytes moved / time\n"
+                 + load_lines(doc)[-1].replace("load: ", f"run of {doc['date']}; load ", 1),
+                 fontsize=10)
     legend_rows = -(-len(handles) // 5)
     fig.tight_layout(rect=(0, 0.035 * legend_rows + 0.01, 1, 0.97))
-    fig.savefig(path, dpi=80)
+    # The run it shows, in the PNG's text (the tests check the README's figure against it).
+    fig.savefig(path, dpi=80, metadata={"Source": f"{PLOT_SOURCE}{doc['date']}"})
     plt.close(fig)
 
 

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
+import json
+import os
 import statistics
+import re
+import subprocess
 import sys
+import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from types import MappingProxyType
@@ -20,7 +27,7 @@ from .peers import CASES, DTYPES, FAMILIES, Impl, Workload
 #: The JSON's identity; SCHEMA_VERSION changes whenever a field changes meaning
 #: or goes away (see README.md in this directory).
 SCHEMA = "leaky_c.bench"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class BenchError(ValueError):
@@ -137,6 +144,7 @@ def header(options: Options, overhead: float, versions: dict[str, Optional[str]]
         "argv": sys.argv,
         "machine": machine.describe(),
         "load_average": {"start": machine.load_average(), "end": None},
+        "cpu": None, "isolation": None, "processes": [],
         "versions": {"python": sys.version.split()[0], "numpy": np.__version__,
                      "leaky_c": leaky_c.__version__, **versions},
         "target": cfg["active_target"],
@@ -147,7 +155,7 @@ def header(options: Options, overhead: float, versions: dict[str, Optional[str]]
         "timer_overhead_s": overhead,
         "stream_threshold_bytes": machine.stream_threshold_bytes(),
         "implementations": IMPLEMENTATIONS,
-        "unavailable": {}, "notes": [], "results": [], "extras": [],
+        "unavailable": {}, "notes": [], "semantics": [], "results": [], "extras": [],
     }
 
 
@@ -180,13 +188,17 @@ def _prepare(w: Workload, impl: Impl, row: dict[str, Any], min_time: float,
             call = impl.bind(w.x)
             result = impl.result_of(call())
         ok, how = peers.check(result, expected, impl.float16_tolerance)
+        only_special = not ok and impl.role == "peer" and peers.agrees_outside(
+            result, expected, w.special, impl.float16_tolerance)
     except Exception as exc:  # a peer that cannot run this case is reported, not fatal
         row.update(status="failed", note=f"failed: {type(exc).__name__}: {exc}")
         return None
     row.update(verified=ok, verification=how if ok else None)
-    if not ok:
+    if not ok and not only_special:
         row.update(status="mismatch", note=how)
         return None
+    if not ok:  # a runtime's own treatment of zeros and subnormals (special.py): timed, marked
+        row.update(verification=f"differs only at +-0 or subnormal values: {how}")
 
     def restorer(rows: np.ndarray) -> Callable[[int], None]:
         return lambda k: np.copyto(rows[:k], w.x)
@@ -216,6 +228,7 @@ def run_group(w: Workload, options: Options, overhead: float, families: tuple[st
             continue
         plan = _prepare(w, impl, row, options.min_time, overhead)
         if plan is not None:
+            plan.spins = impl.family in timing.SPINNING_FAMILIES
             plans.append((row, plan))
     timing.measure([plan for _, plan in plans], options.repeat, overhead)
     for row, plan in plans:
@@ -242,16 +255,37 @@ def _results(op: str, x: np.ndarray, grad: np.ndarray, slope: float
             _reference.leaky_relu_backward(grad, x, slope))
 
 
+def _installed(name: str) -> tuple[bool, Optional[str]]:
+    """Whether module ``name`` can be found, and its distribution's version, without importing it.
+
+    The measuring processes import the peers; this one only describes the run.
+    """
+    if name in sys.modules:
+        module = sys.modules[name]
+        return module is not None, getattr(module, "__version__", None)
+    try:
+        if importlib.util.find_spec(name) is None:
+            return False, None
+    except (ImportError, ValueError):
+        return False, None
+    for dist in (name, f"{name}-cpu", f"{name}-intel"):
+        try:
+            return True, importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return True, None
+
+
 def versions_and_skips(families: tuple[str, ...]) -> tuple[dict[str, Optional[str]],
                                                               dict[str, str]]:
     """Each optional peer's version (None: absent), and why absent ones are skipped."""
     versions: dict[str, Optional[str]] = {}
     unavailable: dict[str, str] = {}
-    for name in peers.OPTIONAL_MODULES:
-        module, note = peers.optional_module(name)
-        versions[name] = getattr(module, "__version__", None) if module else None
-        if note and name in families:
-            unavailable[name] = note
+    for name, install in peers.OPTIONAL_MODULES.items():
+        found, version = _installed(name)
+        versions[name] = version if found else None
+        if not found and name in families:
+            unavailable[name] = f"skipped: {name} not installed ({install})"
     return versions, unavailable
 
 
@@ -261,34 +295,63 @@ def group_count(options: Options) -> int:
     return sweep + len(SCALING_SIZES) * len(options.scaling_threads)
 
 
-def start(options: Options) -> dict[str, Any]:
+def start(options: Options, isolate: bool = True) -> dict[str, Any]:
     """The document before any timing: its header is complete (see header())."""
     options.validate()
     versions, unavailable = versions_and_skips(options.families)
     doc = header(options, timing.timer_overhead(), versions)
     doc["unavailable"] = unavailable
+    doc["isolation"] = ("a process per thread count" if isolate
+                        else "one process for every thread count (--same-process)")
     return doc
 
 
-def sweep(doc: dict[str, Any], options: Options, progress: Progress,
-          on_group: Optional[Callable[[list[dict[str, Any]]], None]] = None) -> None:
-    """The sweep, then the scaling view if asked for: rows appended to doc["results"]."""
-    plan = [("sweep", dtype, options.sizes, options.cases, options.threads, options.families)
-            for dtype in options.dtypes]
+#: One measuring step: (section, dtype, sizes, cases, thread counts, families).
+Step = tuple[str, str, tuple[int, ...], tuple[str, ...], tuple[int, ...], tuple[str, ...]]
+
+
+def _plan(options: Options, scaling_sizes: tuple[int, ...]) -> list[Step]:
+    plan: list[Step] = [("sweep", dtype, options.sizes, options.cases, options.threads,
+                         options.families) for dtype in options.dtypes]
     if options.scaling_threads:
         families = tuple(f for f in SCALING_FAMILIES if f in options.families)
-        plan.append(("scaling", "float32", SCALING_SIZES, (SCALING_CASE,),
+        plan.append(("scaling", "float32", scaling_sizes, (SCALING_CASE,),
                      options.scaling_threads, families))
-    overhead = doc["timer_overhead_s"]
-    for section, dtype_name, sizes, cases, thread_counts, families in plan:
+    return plan
+
+
+def thread_counts(options: Options) -> tuple[int, ...]:
+    """Every thread count the run measures at, each in its own process."""
+    return tuple(sorted(set(options.threads) | set(options.scaling_threads)))
+
+
+Emit = Callable[[str, Any], None]
+
+
+def run_thread_count(options: Options, threads: int, overhead: float,
+                     scaling_sizes: tuple[int, ...], semantics: bool, emit: Emit) -> None:
+    """Everything measured at one thread count, in this process, reported through ``emit``.
+
+    Events: ("process", what runs it), ("semantics", records), ("progress", text),
+    ("rows", rows of one group), ("skipped", groups not run), ("note", text).
+    """
+    from . import special
+    emit("process", {"threads": threads, "pid": os.getpid(),
+                     "xla_flags": os.environ.get("XLA_FLAGS")})
+    if semantics:
+        with timing.peer_threads(threads):
+            emit("semantics", special.check(options.cases, options.dtypes, options.slope,
+                                            threads, options.families))
+    for section, dtype_name, sizes, cases, counts, families in _plan(options, scaling_sizes):
+        if threads not in counts:
+            continue
         dtype = np.dtype(dtype_name)
         for n in sizes:
-            per_size = len(cases) * len(thread_counts)
             need, free = ARRAYS_ALIVE * n * dtype.itemsize, machine.memory_bytes("MemAvailable")
             if free is not None and need > free:
-                doc["notes"].append(f"skipped {section} {dtype_name} n={n}: needs about "
-                                    f"{need >> 20} MiB, {free >> 20} MiB free")
-                progress.update(per_size)
+                emit("note", f"skipped {section} {dtype_name} n={n} at {threads} threads: needs "
+                             f"about {need >> 20} MiB, {free >> 20} MiB free")
+                emit("skipped", len(cases))
                 continue
             x, grad = peers.make_inputs(dtype, n, options.seed)
             op = expected = oracle = None
@@ -298,22 +361,105 @@ def sweep(doc: dict[str, Any], options: Options, progress: Progress,
                     expected = oracle = None  # one op's results alive at a time
                     op = case.op
                     expected, oracle = _results(op, x, grad, options.slope)
-                for threads in thread_counts:
-                    progress.set_description_str(f"{dtype_name} n={n} {case_name} {threads}T")
-                    w = Workload(case, x, grad, expected, oracle, options.slope, threads)
-                    with timing.peer_threads(threads):
-                        rows = run_group(w, options, overhead, families, section)
-                    del w
-                    doc["results"].extend(rows)
-                    progress.update(1)
-                    if on_group is not None:
-                        on_group(rows)
+                emit("progress", f"{dtype_name} n={n} {case_name} {threads}T")
+                w = Workload(case, x, grad, expected, oracle, options.slope, threads)
+                with timing.peer_threads(threads):
+                    rows = run_group(w, options, overhead, families, section)
+                del w
+                emit("rows", rows)
+
+
+#: Lines of the measuring process's stdout that carry events start with this.
+EVENT_PREFIX = "\x1eleaky_c.bench "
+
+
+#: TensorFlow's start-up lines (absl INFO, which no environment variable turns off): not
+#: relayed, so that the run still ends in one screen.  Warnings and errors are.
+CHATTER = re.compile(r"WARNING: All log messages before absl::InitializeLog\(\)|I\d{4} ")
+
+
+def _relay_stderr(stream: Any) -> None:
+    for line in stream:
+        if not CHATTER.match(line):
+            sys.stderr.write(line)
+
+
+def _run_process(spec: dict[str, Any], threads: int, emit: Emit) -> None:
+    """Run one thread count in a fresh process (benchmarks/worker.py), relaying its events."""
+    from .ml_peers import xla_flags
+    env = dict(os.environ, XLA_FLAGS=xla_flags(threads),
+               PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    proc = subprocess.Popen([sys.executable, "-m", "leaky_c.benchmarks.worker"], env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    errors = threading.Thread(target=_relay_stderr, args=(proc.stderr,), daemon=True)
+    errors.start()
+    proc.stdin.write(json.dumps(spec))
+    proc.stdin.close()
+    try:
+        for line in proc.stdout:
+            if line.startswith(EVENT_PREFIX):
+                kind, value = json.loads(line[len(EVENT_PREFIX):])
+                emit(kind, value)
+            else:  # a peer printing to stdout: not ours to swallow
+                sys.stderr.write(line)
+    finally:
+        code = proc.wait()
+        errors.join()
+    if code != 0:
+        raise BenchError(f"the process measuring {threads} thread(s) failed (exit code {code}); "
+                         "its error is above")
+
+
+def sweep(doc: dict[str, Any], options: Options, progress: Progress,
+          on_group: Optional[Callable[[list[dict[str, Any]]], None]] = None,
+          isolate: bool = True) -> None:
+    """The special-values check, the sweep, then the scaling view: into doc.
+
+    With ``isolate`` each thread count is measured in its own process, so that
+    process-wide thread settings (XLA_FLAGS, TensorFlow's pools, OpenMP's
+    spinning) cannot leak from one thread count into the next.
+    """
+    def emit(kind: str, value: Any) -> None:
+        if kind == "progress":
+            progress.set_description_str(value)
+        elif kind == "skipped":
+            progress.update(value)
+        elif kind == "note":
+            doc["notes"].append(value)
+        elif kind == "semantics":
+            doc["semantics"].extend(value)
+        elif kind == "process":
+            doc["processes"].append(value)
+        elif kind == "rows":
+            doc["results"].extend(value)
+            progress.update(1)
+            if on_group is not None:
+                on_group(value)
+    before = machine.cpu_sample()
+    for i, threads in enumerate(thread_counts(options)):
+        if isolate:
+            spec = {"options": asdict(options), "threads": threads, "semantics": i == 0,
+                    "overhead": doc["timer_overhead_s"], "scaling_sizes": list(SCALING_SIZES)}
+            _run_process(spec, threads, emit)
+        else:
+            run_thread_count(options, threads, doc["timer_overhead_s"], SCALING_SIZES, i == 0,
+                             emit)
     doc["load_average"]["end"] = machine.load_average()
+    doc["cpu"] = machine.cpu_use(before, machine.cpu_sample())
+
+
+def options_from_dict(values: dict[str, Any]) -> Options:
+    """Options from asdict(options), as JSON gave it back (lists for tuples)."""
+    return Options(**{key: tuple(value) if isinstance(value, list) else value
+                      for key, value in values.items()})
 
 
 def run(options: Options, progress: Optional[Progress] = None,
-        on_group: Optional[Callable[[list[dict[str, Any]]], None]] = None) -> dict[str, Any]:
+        on_group: Optional[Callable[[list[dict[str, Any]]], None]] = None,
+        isolate: bool = True) -> dict[str, Any]:
     """Measure the sweep (and scaling view) ``options`` asks for: the JSON document."""
-    doc = start(options)
-    sweep(doc, options, progress or NoProgress(), on_group)
+    doc = start(options, isolate)
+    sweep(doc, options, progress or NoProgress(), on_group, isolate)
     return doc

@@ -7,13 +7,15 @@
 - Repeats are interleaved: repeat r of every implementation in the group runs
   before repeat r + 1 of any, so drift on a shared machine hits all alike.
   Each repeat gives seconds per call; the report uses the best and the median.
-- Settle: with more than one thread, each timing starts after a pause of
-  ``SETTLE_S``, so that the pool of the implementation timed before has
-  gone to sleep.  PyTorch's OpenMP workers spin for about 9 ms of CPU after
-  each parallel region (libgomp's default); on a 2-core machine they took a
-  core from whatever was timed next, and that alone made leaky_c look 20-40%
-  slower than PyTorch at 3*10^6 elements (benchmarks/RESULTS.md).  Each
-  timing then pays one wake-up of its own pool, as a first call does.
+- Settle: with more than one thread, a timing that follows one of an
+  implementation whose pool keeps spinning after a call (``Plan.spins``:
+  PyTorch, JAX, TensorFlow, numexpr) starts after a pause of ``SETTLE_S``,
+  so that the pool has gone to sleep.  PyTorch's OpenMP workers spin for
+  about 9 ms of CPU after each parallel region (libgomp's default); on a
+  2-core machine they took a core from whatever was timed next, and that
+  alone made leaky_c look 20-40% slower than PyTorch at 3*10^6 elements
+  (benchmarks/RESULTS.md).  ONNX Runtime's spinning is turned off
+  (ml_peers.py); leaky_c's workers spin 0.2 ms.
 - Garbage collection is off while timing, as in ``timeit``.
 - In place: applying Leaky ReLU again to its own output is a different
   workload (negative values shrink by the slope each time, pass through
@@ -40,6 +42,8 @@ import leaky_c
 #: Pause before each timing when threads are used: longer than any peer's
 #: pool spins after a call (libgomp: about 9 ms here; leaky_c: 0.2 ms).
 SETTLE_S = 0.03
+#: Peers whose workers spin after a call (their --peers families).
+SPINNING_FAMILIES = ("torch", "jax", "tensorflow", "numexpr")
 
 #: Timer cost kept below this fraction of a batch of in-place calls.
 TIMER_SHARE = 0.01
@@ -67,6 +71,7 @@ class Plan:
     restore: Optional[Callable[[int], None]] = None  # refill the first k rows, untimed
     number: int = 1  # calls per timing
     times: list[float] = field(default_factory=list)  # seconds per call, one per repeat
+    spins: bool = True  # its pool may keep a core busy after a call (suite.py knows which do)
 
     @property
     def batch(self) -> int:
@@ -117,13 +122,13 @@ def inplace_batch(per_call: float, overhead: float, number: int) -> int:
 def measure(plans: list[Plan], repeat: int, overhead: float) -> None:
     """Append ``repeat`` timings to each plan, interleaved across plans."""
     enabled = gc.isenabled()
-    settle = SETTLE_S if len(plans) > 1 and leaky_c.get_num_threads() > 1 else 0.0
+    threaded = len(plans) > 1 and leaky_c.get_num_threads() > 1
     gc.disable()
     try:
         for _ in range(repeat):
-            for plan in plans:
-                if settle:
-                    time.sleep(settle)
+            for i, plan in enumerate(plans):
+                if threaded and plans[i - 1].spins:
+                    time.sleep(SETTLE_S)
                 plan.times.append(time_once(plan, overhead))
     finally:
         if enabled:

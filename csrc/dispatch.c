@@ -108,3 +108,21 @@ int leaky_set_target(int target)
     atomic_store(&active_target, target);
     return 0;
 }
+
+/* The compiler that built this module, as show_config() reports it: a rebuild
+ * with another CC must not reuse another compiler's objects (setup.py forces
+ * the rebuild; tools/check_rebuild.sh checks this string after each one). */
+#define LEAKY_STR_(x) #x
+#define LEAKY_STR(x) LEAKY_STR_(x)
+const char *leaky_compiler(void)
+{
+#if defined(__clang__)
+    return "Clang " __clang_version__;
+#elif defined(__GNUC__)
+    return "GCC " __VERSION__;
+#elif defined(_MSC_VER)
+    return "MSVC " LEAKY_STR(_MSC_FULL_VER);
+#else
+    return "unknown compiler";
+#endif
+}

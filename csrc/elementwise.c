@@ -11,6 +11,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #define LEAKY_HAVE_MINCORE 1
+#elif defined(_WIN32)
+#include <windows.h>
+#include <psapi.h>  /* QueryWorkingSetEx: K32QueryWorkingSetEx in kernel32 */
 #endif
 #include "kernels.h"
 #include "leaky_c_api.h"
@@ -23,14 +26,15 @@ void leaky_set_stream_threshold(size_t bytes) { atomic_store(&stream_threshold, 
 size_t leaky_get_stream_threshold(void) { return atomic_load(&stream_threshold); }
 
 /* Whether a fresh allocation's pages are mapped already (malloc handed back
- * memory it had used before): its first, middle and last pages are resident.
- * Three system calls, made only for outputs of tens of MiB. */
+ * memory it had used before): its first, middle and last pages are resident
+ * (mincore; on Windows, in the process's working set: QueryWorkingSetEx).
+ * Made only for outputs of tens of MiB. */
 static int mapped(const void *out, size_t nbytes)
 {
-#ifdef LEAKY_HAVE_MINCORE
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     const uintptr_t probes[3] = {(uintptr_t)out, (uintptr_t)out + nbytes / 2,
                                  (uintptr_t)out + nbytes - 1};
+#ifdef LEAKY_HAVE_MINCORE
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     for (int k = 0; k < 3; k++) {
         unsigned char resident = 0;
         if (mincore((void *)(probes[k] / page * page), 1, (void *)&resident) != 0
@@ -38,8 +42,20 @@ static int mapped(const void *out, size_t nbytes)
             return 0;
     }
     return 1;
+#elif defined(_WIN32)
+    SYSTEM_INFO system;
+    PSAPI_WORKING_SET_EX_INFORMATION pages[3];
+    GetSystemInfo(&system);
+    for (int k = 0; k < 3; k++)
+        pages[k].VirtualAddress = (PVOID)(probes[k] / system.dwPageSize * system.dwPageSize);
+    if (!QueryWorkingSetEx(GetCurrentProcess(), pages, sizeof(pages)))
+        return 0;
+    for (int k = 0; k < 3; k++)
+        if (!pages[k].VirtualAttributes.Valid)
+            return 0;
+    return 1;
 #else
-    (void)out, (void)nbytes;
+    (void)probes;
     return 0;
 #endif
 }

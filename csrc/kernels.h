@@ -37,8 +37,12 @@ struct leaky_kernels {
 #define LEAKY_TARGET_BEGIN(isa) \
     LEAKY_PRAGMA(clang attribute push(__attribute__((target(isa))), apply_to = function))
 #define LEAKY_TARGET_END LEAKY_PRAGMA(clang attribute pop)
-#else
+#elif defined(__GNUC__)
 #define LEAKY_TARGET_BEGIN(isa) LEAKY_PRAGMA(GCC target(isa))
+#define LEAKY_TARGET_END
+#else  /* MSVC (which would warn C4068 at GCC's pragma): each target file is
+        * compiled with its own /arch flag instead (leaky_c/_build.py) */
+#define LEAKY_TARGET_BEGIN(isa)
 #define LEAKY_TARGET_END
 #endif
 

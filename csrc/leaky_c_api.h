@@ -86,3 +86,6 @@ int leaky_set_target(int target);
 int leaky_feature_count(void);
 const char *leaky_feature_name(int feature);
 int leaky_cpu_has(int feature);
+
+/* The compiler that built this module ("GCC 12.2.0", "Clang 14.0.6", ...). */
+const char *leaky_compiler(void);

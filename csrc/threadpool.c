@@ -21,7 +21,8 @@
  *     its own.  Nothing joins workers at exit: they sleep, and exit ends them.
  *
  * Windows: the same code on SRW locks and condition variables behind the
- * small shim below.  It is written but not built or tested (no Windows CI).
+ * small shim below, and the performance counter as the spin clock.  CI builds
+ * it with MinGW-w64 and runs it under wine (tools/check_windows.sh).
  */
 #define _POSIX_C_SOURCE 200809L  /* clock_gettime under -std=c11 */
 #include <stdatomic.h>
@@ -51,7 +52,24 @@ static int lk_start(lk_thread *t, void *arg)
     return *t == NULL;
 }
 #define lk_join(t) (WaitForSingleObject((t), INFINITE), CloseHandle(t))
-static uint64_t lk_now_ns(void) { return (uint64_t)GetTickCount64() * 1000000u; }
+/* The spin clock must resolve LEAKY_SPIN_NS: GetTickCount64 moves in steps of
+ * about 16 ms, so workers spun 0-16 ms after every call.  The performance
+ * counter's frequency is fixed at boot; it is read once (a race between two
+ * first readers stores the same value). */
+static atomic_uint_least64_t lk_ticks_per_s;
+static uint64_t lk_now_ns(void)
+{
+    LARGE_INTEGER now, freq;
+    uint64_t f = atomic_load_explicit(&lk_ticks_per_s, memory_order_relaxed);
+    if (f == 0) {
+        QueryPerformanceFrequency(&freq);
+        f = (uint64_t)freq.QuadPart;
+        atomic_store_explicit(&lk_ticks_per_s, f, memory_order_relaxed);
+    }
+    QueryPerformanceCounter(&now);
+    const uint64_t t = (uint64_t)now.QuadPart;
+    return t / f * 1000000000u + t % f * 1000000000u / f;  /* no overflow for f < 18 GHz */
+}
 #else
 #include <pthread.h>
 #include <sched.h>
@@ -79,11 +97,14 @@ static uint64_t lk_now_ns(void)
 }
 #endif
 
-#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
+#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64) || defined(_M_IX86)
 #include <immintrin.h>
 #define lk_pause() _mm_pause()
 #elif defined(__aarch64__)
 #define lk_pause() __asm__ __volatile__("yield")
+#elif defined(_M_ARM64)  /* MSVC on Windows on ARM */
+#include <intrin.h>
+#define lk_pause() __yield()
 #else
 #define lk_pause() ((void)0)
 #endif

@@ -16,10 +16,68 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import sys
 import warnings
+from importlib.machinery import EXTENSION_SUFFIXES, PathFinder
+from pathlib import Path
 from typing import Any, Iterator
 
 BACKENDS = ("auto", "cffi", "numpy")
+
+def _installed_elsewhere(here: Path) -> Path | None:
+    """Another importable leaky_c directory, one that holds a compiled module: on
+    sys.path, or where an import hook (an editable install's) would find it."""
+    specs = [PathFinder.find_spec("leaky_c", [entry]) for entry in sys.path]
+    for finder in sys.meta_path:
+        if finder is not PathFinder and hasattr(finder, "find_spec"):
+            with contextlib.suppress(Exception):
+                specs.append(finder.find_spec("leaky_c", None))
+    for spec in specs:
+        for location in (spec and spec.submodule_search_locations) or ():
+            candidate = Path(location).resolve()
+            if candidate != here and any(
+                    candidate.glob(f"_leaky_c{suffix}") for suffix in EXTENSION_SUFFIXES):
+                return candidate
+    return None
+
+
+def _not_built(exc: ImportError, here: Path = Path(__file__).resolve().parent) -> str:
+    """Why the compiled module of the leaky_c in `here` is missing, and what to do."""
+    root = here.parent
+    if not isinstance(exc, ModuleNotFoundError) or exc.name != "leaky_c._leaky_c":
+        return (f"leaky_c's compiled module in {here} cannot be imported ({exc}); "
+                "reinstall leaky_c (pip install -v shows the build)")
+    if (root / "setup.py").is_file() and (root / "csrc").is_dir():  # a source checkout
+        installed = _installed_elsewhere(here)
+        if installed is not None:
+            return (f"leaky_c was imported from the source tree {here}, which has no compiled "
+                    f"module; it shadows the installed leaky_c in {installed} because the "
+                    "current directory (or PYTHONPATH) comes first on sys.path. Run Python from "
+                    f"another directory, use the leaky-c command, or build the source tree in "
+                    f"place with `pip install -e .` in {root}")
+        return (f"leaky_c was imported from the source tree {here}, which has not been built: "
+                f"run `pip install -e .` in {root} (or `pip install .`, then use leaky_c from "
+                "another directory)")
+    return (f"leaky_c in {here} was installed without its C kernels (no C compiler at install "
+            "time?): install a C compiler and reinstall (pip install -v shows the build)")
+
+
+def _user_stacklevel() -> int:
+    """warn()'s stacklevel, from its caller, of the first frame outside leaky_c: the
+    user's import, however deep in the package it happened (warn() itself skips
+    importlib's frames, so they are not counted)."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    level, frame = 1, sys._getframe(1)
+    while frame.f_back is not None:
+        frame = frame.f_back
+        name = frame.f_code.co_filename
+        if "importlib" in name and "_bootstrap" in name:
+            continue
+        level += 1
+        if not os.path.abspath(name).startswith(package + os.sep):
+            break
+    return level
+
 
 def _load() -> tuple[str, Any, Any]:
     choice = os.environ.get("LEAKY_C_BACKEND", "auto").strip().lower() or "auto"
@@ -33,13 +91,11 @@ def _load() -> tuple[str, Any, Any]:
         from leaky_c._leaky_c import ffi, lib
     except ImportError as exc:
         if choice == "cffi":
-            raise ImportError(
-                "LEAKY_C_BACKEND=cffi, but the compiled module leaky_c._leaky_c cannot be "
-                f"imported ({exc}); reinstall leaky_c where a C compiler is available") from exc
+            raise ImportError(f"LEAKY_C_BACKEND=cffi, but {_not_built(exc)}") from exc
         warnings.warn(
-            f"leaky_c: the compiled module cannot be imported ({exc}); using the slower "
-            "NumPy implementation. Set LEAKY_C_BACKEND=numpy to choose it explicitly.",
-            RuntimeWarning, stacklevel=3)
+            f"{_not_built(exc)}. Until then leaky_c uses its slower NumPy "
+            "implementation (LEAKY_C_BACKEND=numpy chooses it without this warning).",
+            RuntimeWarning, stacklevel=_user_stacklevel())
         return "numpy", None, None
     return "cffi", ffi, lib
 
@@ -74,6 +130,11 @@ TARGET_FEATURES: dict[str, tuple[str, ...]] = {} if lib is None else {
     _c_string(lib.leaky_target_name(t)): tuple(
         name for f, name in enumerate(KNOWN_FEATURES) if lib.leaky_target_requires(t, f))
     for t in range(lib.leaky_target_count())}
+
+
+def compiler() -> str | None:
+    """The compiler that built the C module ("GCC 12.2.0", ...; None on the NumPy backend)."""
+    return None if lib is None else _c_string(lib.leaky_compiler()).strip()
 
 
 def compiled_targets() -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from . import _backend, _threads
+from . import _backend, _extras, _threads
 
 
 def config() -> dict[str, Any]:
@@ -20,7 +20,7 @@ def config() -> dict[str, Any]:
     for name, dtype in (("float16", np.dtype(np.float16)), ("bfloat16", BFLOAT16),
                         ("float32", np.dtype(np.float32)), ("float64", np.dtype(np.float64))):
         if dtype is None:
-            kernels[name] = "unavailable (pip install ml_dtypes)"
+            kernels[name] = f"unavailable: {_extras.hint('bfloat16')}"
         elif dtype in KERNELS:
             kernels[name] = f"C leaky_{{fwd,bwd}}_{KERNELS[dtype].suffix} [{target}]"
         else:
@@ -28,6 +28,7 @@ def config() -> dict[str, Any]:
     kernels["int/bool"] = "promoted to float64"
     return {
         "backend": _backend.backend,
+        "compiler": _backend.compiler(),
         "compiled_targets": _backend.compiled_targets(),
         "runnable_targets": _backend.runnable_targets(),
         "active_target": target,
@@ -47,6 +48,7 @@ def show_config(file: TextIO | None = None) -> None:
     cfg = config()
     lines = [
         f"leaky_c backend:        {cfg['backend']}",
+        f"compiled by:            {cfg['compiler'] or '-'}",
         f"compiled targets:       {', '.join(cfg['compiled_targets']) or '-'}",
         f"runnable targets:       {', '.join(cfg['runnable_targets']) or '-'}",
         f"active target:          {cfg['active_target'] or '-'}",

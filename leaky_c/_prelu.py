@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -14,34 +14,61 @@ from ._kernels import KERNELS
 from ._validate import check_out, gradient_pair, prelu_args, promote
 
 
-def _geometry(x: np.ndarray, w: np.ndarray, axis: int) -> tuple[int, int, int]:
-    """(outer, channels, inner) of C-contiguous x for the PReLU kernels."""
-    if w.size == 1:
-        return 1, 1, x.size
-    return (int(np.prod(x.shape[:axis])), x.shape[axis], int(np.prod(x.shape[axis + 1:])))
+class _Geometry(NamedTuple):
+    """C-contiguous x as (outer, channels, inner) for the PReLU kernels, the
+    elements of row (o, c) sharing slope weight[c].  The channels span x's axes
+    from the weight's first axis of more than one slope to its last; along any
+    axis between them that the weight repeats on, the weight is expanded."""
+    outer: int
+    channels: int
+    inner: int
+    weight: np.ndarray          # C-contiguous, `channels` slopes
+    span: tuple[int, ...]       # x's shape over the channel axes
+    repeated: tuple[int, ...]   # the axes of span the weight repeats along
+
+
+def _geometry(shape: tuple[int, ...], w: np.ndarray, axis: Optional[int]) -> _Geometry:
+    view = _reference.slopes(w, len(shape), axis)
+    padded = (1,) * (len(shape) - view.ndim) + view.shape
+    full = [d for d in range(len(shape)) if padded[d] != 1]
+    if not full:
+        return _Geometry(1, 1, int(np.prod(shape)), w.reshape(1), (), ())
+    first, last = full[0], full[-1] + 1
+    span = shape[first:last]
+    weight = np.ascontiguousarray(np.broadcast_to(view.reshape(padded[first:last]), span))
+    return _Geometry(int(np.prod(shape[:first])), int(np.prod(span)), int(np.prod(shape[last:])),
+                     weight, span, tuple(d - first for d in range(first, last) if padded[d] == 1))
 
 
 def _buffer(arr: np.ndarray, writable: bool = False) -> Any:
     return ffi.from_buffer(arr, require_writable=writable)
 
 
-def prelu(x: ArrayLike, weight: ArrayLike, *, axis: int = 1,
+def prelu(x: ArrayLike, weight: ArrayLike, *, axis: Optional[int] = 1,
           out: Optional[np.ndarray] = None) -> Any:
-    """PReLU, a Leaky ReLU whose slope is learned per channel.
+    """PReLU, a Leaky ReLU whose slope is learned per channel (or per element).
 
-    ``x`` where ``x > 0``, else ``weight[c] * x``, with c the index of the
-    element along ``axis`` (``torch.nn.functional.prelu`` uses axis 1).
+    ``x`` where ``x > 0``, else ``w * x``, with w the weight's slope for that
+    element: the same for all (a scalar), ``weight[c]`` for the index c along
+    ``axis`` (a 1-D weight; ``torch.nn.functional.prelu`` uses axis 1), or the
+    weight broadcast to x by NumPy's rules (ONNX's PRelu, Keras' PReLU).
 
     Parameters
     ----------
     x : array_like
         Real input, as for leaky_relu.
     weight : array_like
-        A scalar (one slope for every element) or a 1-D array of length
-        ``x.shape[axis]``; cast to x's dtype (float32 rounds it, as slopes are).
-    axis : int, default 1
-        The channel axis; negative values count from the end.  Checked against
-        x's dimensions whatever the weight (a 0-d x has none to check).
+        A scalar or length-1 array (one slope for every element); a 1-D array
+        of length ``x.shape[axis]``; or, with ``axis=None`` or 2 or more
+        dimensions, any shape that broadcasts to x's (the result keeps x's
+        shape).  Cast to x's dtype (float32 rounds it, as slopes are; a value
+        beyond the dtype's range becomes inf, silently).
+    axis : int or None, default 1
+        The channel axis of a 1-D weight; negative values count from the end.
+        Checked against x's dimensions whatever the weight; x with fewer than
+        2 dimensions has one channel (as in PyTorch) and also takes axis 1.
+        None: the weight broadcasts to x.  A weight of 2 or more dimensions
+        always broadcasts, and takes only axis 1 (the default) or None.
     out : ndarray, optional
         Where to write the result: exactly x's shape and result dtype; may
         overlap x in any way.
@@ -66,8 +93,9 @@ def prelu(x: ArrayLike, weight: ArrayLike, *, axis: int = 1,
         dst = target
     else:
         dst = np.empty(xc.shape, xc.dtype)
-    lib.leaky_prelu_fwd(kernels.code, _buffer(src), _buffer(w), _buffer(dst, True),
-                        *_geometry(src, w, axis))
+    geometry = _geometry(xc.shape, w, axis)
+    lib.leaky_prelu_fwd(kernels.code, _buffer(src), _buffer(geometry.weight), _buffer(dst, True),
+                        *geometry[:3])
     if target is None:
         return result(dst, xc.ndim == 0)
     if dst is not target:
@@ -76,13 +104,13 @@ def prelu(x: ArrayLike, weight: ArrayLike, *, axis: int = 1,
 
 
 def prelu_backward(grad_output: ArrayLike, x: ArrayLike, weight: ArrayLike, *,
-                   axis: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Gradients of PReLU: ``(grad_input, grad_weight)``.
+                   axis: Optional[int] = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of PReLU: ``(grad_input, grad_weight)``; weight and axis as for :func:`prelu`.
 
     ``grad_input`` is ``grad_output`` where ``x > 0``, else
-    ``weight[c] * grad_output`` (bit-exact with PyTorch's autograd).
-    ``grad_weight`` has the weight's shape and x's dtype: per channel, the sum
-    of ``x * grad_output`` over the elements with ``x <= 0``.  The products
+    ``w * grad_output`` (bit-exact with PyTorch's autograd).
+    ``grad_weight`` has the weight's shape and x's dtype: per slope, the sum
+    of ``x * grad_output`` over the elements it applies to with ``x <= 0``.  The products
     are formed in float64 (exact for 16- and 32-bit inputs) and summed in
     float64 before one final rounding, so it is at least as accurate as
     PyTorch's float32 sum.  The sum runs over fixed blocks of the array whose
@@ -100,12 +128,14 @@ def prelu_backward(grad_output: ArrayLike, x: ArrayLike, weight: ArrayLike, *,
     else:
         gs, xs = np.ascontiguousarray(g), np.ascontiguousarray(xc)
         grad_input = np.empty(xc.shape, xc.dtype)
-        outer, channels, inner = _geometry(xs, w, axis)
+        outer, channels, inner, slopes, span, repeated = _geometry(xc.shape, w, axis)
         partials = np.empty((lib.leaky_prelu_blocks(outer, channels, inner), channels))
         sums = np.empty(channels)
-        lib.leaky_prelu_bwd(kernels.code, _buffer(gs), _buffer(xs), _buffer(w),
+        lib.leaky_prelu_bwd(kernels.code, _buffer(gs), _buffer(xs), _buffer(slopes),
                             _buffer(grad_input, True), ffi.from_buffer("double[]", partials, True),
                             ffi.from_buffer("double[]", sums, True), outer, channels, inner)
-        with np.errstate(over="ignore"):  # a float16 sum may round to inf: IEEE
+        with np.errstate(all="ignore"):  # inf - inf is NaN, a float16 sum may round to inf: IEEE
+            if repeated:  # the expanded weight's sums, added along the axes it repeats on
+                sums = sums.reshape(span).sum(axis=repeated)
             grad_weight = sums.astype(xc.dtype)
     return result(grad_input, xc.ndim == 0), np.asarray(grad_weight).reshape(weight_shape)

@@ -59,40 +59,54 @@ def leaky_relu_backward(grad_output: np.ndarray, x: np.ndarray, negative_slope: 
     return _store(result, x.dtype, out)
 
 
-def _channel_view(weight: np.ndarray, ndim: int, axis: int) -> np.ndarray:
-    """weight shaped to broadcast along axis of an ndim-d array (a scalar stays 0-d)."""
-    if weight.ndim == 0 or weight.size == 1:
+def slopes(weight: np.ndarray, ndim: int, axis: int | None) -> np.ndarray:
+    """PReLU's weight viewed so that it broadcasts to an ndim-d x: the one place
+    that says which of the weight's forms applies.
+
+    - one slope (0-d, or 1-D of length 1): 0-d, whatever the axis;
+    - 1-D with an axis: one slope per index of x along that axis;
+    - otherwise (axis None; prelu_args sets it so for a weight of 2 or more
+      dimensions): the weight itself, which broadcasts by NumPy's rules.
+    """
+    if weight.ndim <= 1 and weight.size == 1:
         return weight.reshape(())
-    shape = [1] * ndim
-    shape[axis] = weight.size
-    return weight.reshape(shape)
+    if weight.ndim == 1 and axis is not None:
+        shape = [1] * ndim
+        shape[axis] = weight.size
+        return weight.reshape(shape)
+    return weight
 
 
-def prelu(x: np.ndarray, weight: np.ndarray, axis: int, out: np.ndarray | None = None) -> np.ndarray:
-    """PReLU: ``x`` where ``x > 0``, else ``weight[c] * x`` for x's index c along axis."""
+def broadcast_axes(weight: np.ndarray, ndim: int) -> tuple[int, ...]:
+    """The axes of an ndim-d x along which a broadcasting weight repeats."""
+    padded = (1,) * (ndim - weight.ndim) + weight.shape
+    return tuple(d for d in range(ndim) if padded[d] == 1)
+
+
+def prelu(x: np.ndarray, weight: np.ndarray, axis: int | None,
+          out: np.ndarray | None = None) -> np.ndarray:
+    """PReLU: ``x`` where ``x > 0``, else ``w * x``, w the weight as :func:`slopes` places it."""
     ctype = compute_dtype(x.dtype)
     xc = x.astype(ctype, copy=False)
-    w = _channel_view(weight.astype(ctype), x.ndim, axis)
+    w = slopes(weight.astype(ctype), x.ndim, axis)
     with np.errstate(all="ignore"):
         result = np.where(xc > 0, xc, w * xc)
     return _store(result, x.dtype, out)
 
 
 def prelu_backward(grad_output: np.ndarray, x: np.ndarray, weight: np.ndarray,
-                   axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """(grad_input, grad_weight) of PReLU; grad_weight summed in float64, weight's shape."""
+                   axis: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(grad_input, grad_weight) of PReLU; grad_weight summed in float64 over the
+    axes the weight repeats along, in the weight's shape."""
     ctype = compute_dtype(x.dtype)
     gc = grad_output.astype(ctype, copy=False)
     xc = x.astype(ctype, copy=False)
-    w = _channel_view(weight.astype(ctype), x.ndim, axis)
+    w = slopes(weight.astype(ctype), x.ndim, axis)
     with np.errstate(all="ignore"):  # inf - inf in a sum is NaN: IEEE, not an error
         # As in leaky_relu_backward, the gradient passes through as stored.
         grad_input = np.where(x > 0, grad_output, (w * gc).astype(x.dtype))
         contribution = np.where(xc > 0, 0.0, xc.astype(np.float64) * gc.astype(np.float64))
-        if weight.size == 1:
-            summed = contribution.sum()
-        else:
-            summed = contribution.sum(axis=tuple(d for d in range(x.ndim) if d != axis))
+        summed = contribution.sum(axis=broadcast_axes(w, x.ndim))
     with np.errstate(over="ignore"):
         grad_weight = np.asarray(summed).astype(weight.dtype).reshape(weight.shape)
     return _store(grad_input, x.dtype, None), grad_weight

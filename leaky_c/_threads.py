@@ -21,6 +21,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
+
 from ._backend import lib
 from ._validate import integer
 
@@ -28,8 +30,18 @@ from ._validate import integer
 #: with `python tools/grain.py` (benchmarks/RESULTS.md, "Grain").
 DEFAULT_GRAIN_BYTES = 1 << 15
 
+#: The largest values the C settings hold (csrc/leaky_c_api.h): the thread
+#: count is a C int, the grain and the streaming threshold are size_t bytes.
+MAX_THREADS = int(np.iinfo(np.intc).max)
+MAX_BYTES = int(np.iinfo(np.uintp).max)
 
-def _env_int(name: str, default: int, minimum: int) -> int:
+
+def _check_range(value: int, minimum: int, maximum: int, name: str, error: type) -> None:
+    if not minimum <= value <= maximum:
+        raise error(f"{name}={value} must be at least {minimum} and at most {maximum}")
+
+
+def _env_int(name: str, default: int, minimum: int, maximum: int) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -37,8 +49,7 @@ def _env_int(name: str, default: int, minimum: int) -> int:
         value = int(raw)
     except ValueError:
         raise ImportError(f"{name}={raw!r} is not an integer") from None
-    if value < minimum:
-        raise ImportError(f"{name}={value} must be at least {minimum}")
+    _check_range(value, minimum, maximum, name, ImportError)
     return value
 
 
@@ -103,8 +114,7 @@ def set_num_threads(n: int) -> None:
     Safe while other threads compute: calls already running keep their
     threads, later ones use n.  Workers beyond n - 1 are stopped."""
     n = integer(n, "n")
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
+    _check_range(n, 1, MAX_THREADS, "n", ValueError)
     _settings.leaky_set_num_threads(n)
 
 
@@ -129,9 +139,9 @@ def pool_workers() -> int:
     return _settings.leaky_pool_workers()
 
 
-set_num_threads(_env_int("LEAKY_C_NUM_THREADS", available_cores(), 1))
-configure(_env_int("LEAKY_C_GRAIN_BYTES", DEFAULT_GRAIN_BYTES, 1),
-          _env_int("LEAKY_C_STREAM_THRESHOLD", last_level_cache_bytes(), 0))
+set_num_threads(_env_int("LEAKY_C_NUM_THREADS", available_cores(), 1, MAX_THREADS))
+configure(_env_int("LEAKY_C_GRAIN_BYTES", DEFAULT_GRAIN_BYTES, 1, MAX_BYTES),
+          _env_int("LEAKY_C_STREAM_THRESHOLD", last_level_cache_bytes(), 0, MAX_BYTES))
 
 
 def _register_threadpoolctl() -> Any:

@@ -14,6 +14,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from . import _reference
+
 _F64 = np.dtype(np.float64)
 
 try:  # bfloat16 is NumPy's through ml_dtypes, an optional dependency
@@ -54,9 +56,13 @@ def integer(value: Any, name: str) -> int:
         raise TypeError(f"{name} must be an int, got {type(value).__name__}") from None
 
 
+def _is_tensor(obj: Any) -> bool:
+    return type(obj).__module__.startswith("torch") and hasattr(obj, "requires_grad")
+
+
 def _refuse_grad_tensor(obj: Any, name: str) -> None:
     # torch's own error ("Can't call numpy() on Tensor that requires grad") names no argument.
-    if getattr(obj, "requires_grad", False) is True and type(obj).__module__.startswith("torch"):
+    if _is_tensor(obj) and obj.requires_grad is True:
         raise TypeError(
             f"{name} is a torch.Tensor that requires grad; pass {name}.detach() to compute "
             "on its values, or use leaky_c.torch for autograd")
@@ -68,6 +74,11 @@ def as_array(obj: Any, name: str) -> np.ndarray:
     try:
         arr = np.asarray(obj)
     except (ValueError, TypeError) as exc:
+        if _is_tensor(obj):  # torch.bfloat16, say: "Got unsupported ScalarType BFloat16"
+            raise TypeError(
+                f"{name} is a torch.Tensor of dtype {obj.dtype}, which NumPy cannot hold; "
+                "use leaky_c.torch for tensors (import leaky_c.torch as lt; "
+                "lt.leaky_relu(t), lt.prelu(t, w))") from None
         raise ValueError(f"{name} cannot be converted to a numeric array: {exc}") from None
     if arr.dtype.kind not in "fiub" and arr.dtype != BFLOAT16:
         raise TypeError(
@@ -117,22 +128,42 @@ def check_out(out: Any, shape: tuple, dtype: np.dtype, source: str) -> None:
         raise ValueError("out is read-only")
 
 
-def prelu_args(x: Any, weight: Any, axis: Any) -> tuple[np.ndarray, np.ndarray, int]:
-    """Validated PReLU arguments: (x, weight in x's dtype, normalized axis).
+def prelu_args(x: Any, weight: Any, axis: Any) -> tuple[np.ndarray, np.ndarray, Optional[int]]:
+    """Validated PReLU arguments: (x, weight in x's dtype, axis).
 
-    The axis is checked whenever x has dimensions, whatever the weight's size;
-    a 0-d x has no axis to check."""
+    The returned axis is normalized, or None where the weight broadcasts to x
+    by NumPy's rules (axis=None, or a weight of 2 or more dimensions, which
+    then takes only the default axis, 1, or None).  Which form a weight takes:
+    _reference.slopes.  An integer axis is checked whatever the weight; x with
+    fewer than 2 dimensions also takes axis 1, PyTorch's channel axis, which it
+    lacks (one channel, as in torch.nn.functional.prelu), and a 0-d x is
+    checked as if it had one dimension."""
     xc = promote(as_array(x, "x"))
     w = as_array(weight, "weight")
-    axis = integer(axis, "axis")
-    if w.ndim > 1:
-        raise ValueError(f"weight has shape {w.shape}, expected a scalar or a 1-D array")
-    if xc.ndim:
-        if not -xc.ndim <= axis < xc.ndim:
+    if axis is not None:
+        axis = integer(axis, "axis")
+        if w.ndim >= 2:
+            if axis != 1:
+                raise ValueError(f"axis={axis} applies to a 1-D weight only; a weight of shape "
+                                 f"{w.shape} broadcasts to x (pass axis=None)")
+            axis = None
+    channels = 1
+    if axis is not None:
+        dims = max(xc.ndim, 1)
+        if -dims <= axis < dims:
+            axis %= dims
+            channels = xc.shape[axis] if xc.ndim else 1
+        elif not (xc.ndim < 2 and axis == 1):
             raise ValueError(f"axis {axis} is out of bounds for x with {xc.ndim} dimensions")
-        axis %= xc.ndim
-    if w.ndim == 1 and w.size != 1 and (xc.ndim == 0 or w.size != xc.shape[axis]):
-        channels = f"C = x.shape[{axis}] = {xc.shape[axis]}" if xc.ndim else "x is 0-d"
-        raise ValueError(f"weight has shape {w.shape}, expected a scalar or shape (C,) "
-                         f"with {channels}")
-    return xc, w.astype(xc.dtype), axis
+        if w.ndim == 1 and w.size not in (1, channels):
+            where = (f"C = x.shape[{axis}] = {channels}" if axis < xc.ndim else
+                     f"C = 1 (x has {xc.ndim} dimensions: one channel, as in torch)")
+            raise ValueError(f"weight has shape {w.shape}, expected a scalar or shape (C,) "
+                             f"with {where}, or axis=None to broadcast it to x")
+    with np.errstate(all="ignore"):  # a weight too large for x's dtype is inf: IEEE, as a slope
+        w = w.astype(xc.dtype)
+    view = _reference.slopes(w, xc.ndim, axis)
+    if view.ndim > xc.ndim or any(v not in (1, s) for v, s in zip(view.shape[::-1], xc.shape[::-1])):
+        raise ValueError(f"weight has shape {w.shape}, which does not broadcast to x's shape "
+                         f"{xc.shape} (NumPy's rules; the result keeps x's shape)")
+    return xc, w, axis

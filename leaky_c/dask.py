@@ -25,9 +25,9 @@ import numpy as np
 try:
     import dask.array as da
 except ImportError as exc:  # pragma: no cover - exercised only without dask
-    raise ImportError(
-        "leaky_c.dask needs Dask, which is not installed: pip install 'leaky_c[dask]' "
-        "(or pip install 'dask[array]' distributed)") from exc
+    from leaky_c._extras import hint
+
+    raise ImportError(f"leaky_c.dask needs Dask, which is not installed: {hint('dask')}") from exc
 
 import leaky_c
 

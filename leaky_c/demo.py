@@ -14,8 +14,10 @@ It prints, per epoch, the loss and the fraction of dead units in each hidden
 layer (units with no positive output for any sample of the evaluation set,
 which here is the whole training set).  It also records, per epoch and per
 hidden layer, the norm of the gradient reaching that layer's weights (the
-loss's gradient over the whole training set, Frobenius norm): the seed
-article's claim that Leaky ReLU "improves gradient flow", measured.  It writes
+loss's gradient over the whole training set, Frobenius norm): the claim of
+the article behind leaky_c ("Leaky Relu Activation Function in Deep Learning",
+GeeksforGeeks, updated 3 June 2025) that Leaky ReLU "improves gradient flow",
+measured.  It writes
 into DIR:
 
 - ``demo_activation.png``: ReLU and Leaky ReLU and their derivatives on [-5, 2];
@@ -25,7 +27,8 @@ into DIR:
   and what the run shows and does not show.
 
 Everything is deterministic for a given ``--seed``.  The plots need matplotlib
-(``pip install 'leaky_c[demo]'``); the training does not.
+(the ``demo`` extra: ``pip install '.[demo]'`` in leaky_c's source directory); without
+it the demo trains, prints and writes the summaries, and says the plots were skipped.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from typing import Any
 import numpy as np
 
 import leaky_c
+from leaky_c import _extras
 
 #: The slope drawn in the activation figure: 0.01 would look like ReLU at this scale.
 PLOT_SLOPE = 0.1
@@ -315,9 +319,17 @@ def _figure_class() -> Any:
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:
-        raise ImportError("the demo's plots need matplotlib: pip install 'leaky_c[demo]' "
-                          "(or pip install matplotlib)") from exc
+        raise ImportError(f"the demo's plots need matplotlib: {_extras.hint('demo')}") from exc
     return Figure
+
+
+def _can_plot() -> bool:
+    try:
+        _figure_class()
+    except ImportError as exc:
+        print(f"Plots skipped: {exc}.\n")
+        return False
+    return True
 
 
 def plot_activation(path: str, leaky_slope: float = 0.01) -> None:
@@ -391,7 +403,7 @@ def plot_gradients(path: str, settings: Settings, relu: History, leaky: History)
 
 def run(settings: Settings, outdir: str) -> dict[str, Any]:
     """Train both networks, print the per-epoch table, write the plots and summary."""
-    _figure_class()  # fail before training, not after, when matplotlib is missing
+    plots = _can_plot()  # said before training, not after
     os.makedirs(outdir, exist_ok=True)
     print(f"Dead-neuron demo. Setting that provokes dying units: {settings.describe()}.")
     print("A unit is dead when it outputs no positive value for any training sample.\n")
@@ -399,9 +411,12 @@ def run(settings: Settings, outdir: str) -> dict[str, Any]:
     print_epochs(relu, leaky)
     print("\n" + gradient_line(relu, leaky))
     table = summary(settings, relu, leaky)
-    plot_activation(os.path.join(outdir, "demo_activation.png"), settings.leaky_slope)
-    plot_training(os.path.join(outdir, "demo_training.png"), settings, relu, leaky)
-    plot_gradients(os.path.join(outdir, "demo_gradients.png"), settings, relu, leaky)
+    written = ["demo_summary.json", "demo_summary.md"]
+    if plots:
+        plot_activation(os.path.join(outdir, "demo_activation.png"), settings.leaky_slope)
+        plot_training(os.path.join(outdir, "demo_training.png"), settings, relu, leaky)
+        plot_gradients(os.path.join(outdir, "demo_gradients.png"), settings, relu, leaky)
+        written = ["demo_activation.png", "demo_training.png", "demo_gradients.png"] + written
     with open(os.path.join(outdir, "demo_summary.json"), "w") as f:
         json.dump(table, f, indent=2)
         f.write("\n")
@@ -409,8 +424,9 @@ def run(settings: Settings, outdir: str) -> dict[str, Any]:
     with open(os.path.join(outdir, "demo_summary.md"), "w") as f:
         f.write(markdown)
     print("\n" + markdown)
-    print(f"Wrote demo_activation.png, demo_training.png, demo_gradients.png, "
-          f"demo_summary.json and demo_summary.md to {outdir}")
+    print(f"Wrote {', '.join(written)} to {outdir}")
+    if not plots:
+        print(f"(no plots: {_extras.hint('demo')})")
     return table
 
 

@@ -93,6 +93,37 @@ def values(dtype: np.dtype, n: int, seed: int = 0) -> np.ndarray:
     return out
 
 
+#: PReLU's broadcasting weight (ONNX's PRelu, Keras' PReLU): x's shape, the
+#: weight's shape and the axis to pass.
+PRELU_BROADCASTS = [
+    ((3, 4, 5), (3, 4, 5), None),        # ONNX test_prelu_example: one slope per element
+    ((3, 4, 5), (5,), None),             # ONNX test_prelu_broadcast: along the last axis
+    ((2, 6, 5, 4), (6, 5, 4), 1),        # Keras default: input.shape[1:], inner 1
+    ((2, 6, 5, 4), (1, 1, 4), 1),        # Keras shared_axes=[1, 2]: channels last
+    ((2, 6, 5, 4), (6, 1, 1), 1),        # Keras shared_axes=[2, 3] on channels first
+    ((2, 6, 5, 4), (6, 1, 4), None),     # Keras shared_axes=[2]: repeated inside the span
+    ((2, 6, 5, 4), (2, 1, 1, 1), None),  # a slope per sample
+    ((2, 6, 5, 4), (2, 1, 5, 1), None),  # repeated at both ends and inside
+    ((2, 6, 5, 4), (1, 1), None),        # one slope, as 2-D
+    ((2, 6, 5, 4), (), None),            # one slope, 0-d
+    ((7, 1, 3), (1, 1, 3), None),        # x's own length-1 axis
+    ((4, 0, 3), (0, 1), None),           # empty
+]
+
+
+def prelu_arrays(dtype: np.dtype, x_shape: tuple, w_shape: tuple, seed: int = 0) -> tuple:
+    """(x, grad_output, weight) for PReLU, with values() in each."""
+    n = int(np.prod(x_shape))
+    x = values(dtype, n, seed).reshape(x_shape)
+    g = values(dtype, n, seed + 1).reshape(x_shape)
+    w = values(dtype, int(np.prod(w_shape)), seed + 2).reshape(w_shape)
+    # A NaN slope times a NaN input: which payload survives is the compiler's
+    # choice of operand order, here as in PyTorch.  NaN inputs stay.
+    with np.errstate(invalid="ignore"):  # a signalling NaN, cast
+        w[np.isnan(w.astype(np.float64))] = 0.5
+    return x, g, w
+
+
 def describe(arr: np.ndarray, layout: str) -> str:
     return f"{arr.dtype.str}-{layout}-shape{arr.shape}-strides{arr.strides}"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -51,14 +52,62 @@ def test_auto_falls_back_with_one_warning_when_c_is_missing():
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "numpy"
     assert result.stderr.count("RuntimeWarning") == 1
-    assert "compiled module cannot be imported" in result.stderr
+    assert "Until then leaky_c uses its slower NumPy implementation" in result.stderr
+
+
+def source_tree(root) -> str:
+    """A copy of the package's Python files laid out as a source checkout, unbuilt."""
+    package = root / "leaky_c"
+    package.mkdir(parents=True)
+    (root / "csrc").mkdir()
+    (root / "setup.py").write_text("")
+    here = os.path.dirname(leaky_c.__file__)
+    for name in os.listdir(here):
+        if name.endswith(".py"):
+            with open(os.path.join(here, name), "rb") as f:
+                (package / name).write_bytes(f.read())
+    return str(package)
+
+
+@needs_c
+def test_a_source_tree_shadowing_a_built_leaky_c_names_both_and_what_to_do(tmp_path):
+    # python run in a clone's root after `pip install .` imports ./leaky_c, unbuilt.
+    package = source_tree(tmp_path / "clone")
+    result = subprocess.run([sys.executable, "-W", "always", "-c", HIDE_C + "import leaky_c"],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path / "clone",
+                            env={k: v for k, v in os.environ.items() if k != "LEAKY_C_BACKEND"})
+    assert result.returncode == 0, result.stderr
+    assert f"leaky_c was imported from the source tree {package}, which has no compiled " \
+           "module; it shadows the installed leaky_c in " in result.stderr
+    assert "Run Python from another directory, use the leaky-c command, or build the source " \
+           "tree in place with `pip install -e .`" in result.stderr
+
+
+def test_an_unbuilt_source_tree_says_how_to_build_it(tmp_path, monkeypatch):
+    package = source_tree(tmp_path / "clone")
+    monkeypatch.setattr(_backend, "_installed_elsewhere", lambda here: None)
+    missing = ModuleNotFoundError("No module named 'leaky_c._leaky_c'", name="leaky_c._leaky_c")
+    message = _backend._not_built(missing, here=Path(package))
+    assert message == (f"leaky_c was imported from the source tree {package}, which has not been "
+                       f"built: run `pip install -e .` in {tmp_path / 'clone'} (or `pip install .`, "
+                       "then use leaky_c from another directory)")
+
+
+def test_an_install_without_c_says_to_reinstall_with_a_compiler(tmp_path):
+    (tmp_path / "leaky_c").mkdir()  # site-packages: no setup.py, no csrc beside it
+    missing = ModuleNotFoundError("No module named 'leaky_c._leaky_c'", name="leaky_c._leaky_c")
+    message = _backend._not_built(missing, here=tmp_path / "leaky_c")
+    assert "was installed without its C kernels (no C compiler at install time?)" in message
+    broken = ImportError("undefined symbol: leaky_fwd_f32")
+    assert "cannot be imported (undefined symbol: leaky_fwd_f32); reinstall leaky_c" \
+        in _backend._not_built(broken, here=tmp_path / "leaky_c")
 
 
 def test_cffi_backend_raises_when_c_is_missing():
     result = run_python(HIDE_C + "import leaky_c", LEAKY_C_BACKEND="cffi")
     assert result.returncode != 0
     assert "ImportError: LEAKY_C_BACKEND=cffi" in result.stderr
-    assert "leaky_c._leaky_c" in result.stderr
+    assert "leaky_c._leaky_c" in result.stderr or "compiled module" in result.stderr
 
 
 @needs_c

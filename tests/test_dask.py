@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-da = pytest.importorskip("dask.array", reason="Dask is not installed (pip install 'leaky_c[dask]')")
+da = pytest.importorskip("dask.array", reason="Dask is not installed (pip install '.[dask]')")
 dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed", reason="distributed is not installed")
 

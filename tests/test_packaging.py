@@ -96,3 +96,40 @@ def test_license_metadata_is_the_spdx_expression():
                     "reinstall (pip install -e .) with setuptools>=77")
     assert meta["License-Expression"] == "MIT"
     assert leaky_c.__version__ == meta["Version"]
+
+
+def test_install_hints_name_the_packages_of_the_extra_from_the_metadata():
+    from leaky_c import _extras
+
+    tomllib = pytest.importorskip("tomllib", reason="reads pyproject.toml with Python 3.11's "
+                                                    "tomllib (pip install on 3.11+)")
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        declared = tomllib.load(f)["project"]["optional-dependencies"]
+    for extra in ("dask", "demo", "bfloat16"):
+        assert _extras.requirements(extra) == declared[extra]
+    packages = " ".join(f"'{req}'" for req in declared["dask"])
+    assert _extras.hint("dask") == (f"pip install {packages}, or pip install '.[dask]' in "
+                                    "leaky_c's source directory")
+    assert "leaky_c[" not in _extras.hint("dask")  # leaky_c is not on PyPI
+
+
+def test_show_config_names_the_compiler_that_built_the_module():
+    compiler = _backend.compiler()
+    if leaky_c.backend != "cffi":
+        assert compiler is None
+        return
+    module = importlib.util.find_spec("leaky_c._leaky_c").origin
+    with open(module, "rb") as f:
+        comment = f.read()  # GCC and Clang record themselves in .comment
+    family, version = compiler.split(" ", 1)
+    assert family in ("GCC", "Clang") and version[0].isdigit()
+    assert version.split()[0].encode() in comment
+
+
+def test_the_version_is_written_once_and_the_project_files_agree():
+    assert importlib.metadata.version("leaky_c") == leaky_c.__version__
+    with open(os.path.join(ROOT, "CITATION.cff")) as f:
+        assert f"\nversion: {leaky_c.__version__}\n" in f.read()
+    with open(os.path.join(ROOT, "CHANGELOG.md")) as f:
+        releases = [line for line in f if line.startswith("## [") and "Unreleased" not in line]
+    assert releases[0].startswith(f"## [{leaky_c.__version__}] - ")

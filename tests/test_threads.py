@@ -118,8 +118,14 @@ def test_set_num_threads_validates_and_round_trips():
     try:
         leaky_c.set_num_threads(3)
         assert leaky_c.get_num_threads() == 3
-        with pytest.raises(ValueError, match="n must be at least 1"):
-            leaky_c.set_num_threads(0)
+        for out_of_range in (0, -1, 2**31, 2**64, -2**63 - 1):  # a C int holds 1 .. 2**31 - 1
+            with pytest.raises(ValueError, match=f"^n={out_of_range} must be at least 1 and at "
+                                                 "most 2147483647$"):
+                leaky_c.set_num_threads(out_of_range)
+        assert leaky_c.get_num_threads() == 3
+        leaky_c.set_num_threads(2**31 - 1)  # the largest: accepted (no call runs with it)
+        assert leaky_c.get_num_threads() == 2**31 - 1
+        leaky_c.set_num_threads(3)
         for not_an_int in (2.0, True, np.bool_(True), "2"):
             with pytest.raises(TypeError, match="n must be an int"):
                 leaky_c.set_num_threads(not_an_int)
@@ -147,7 +153,45 @@ def test_thread_count_comes_from_the_environment_else_the_cores():
     assert bad.returncode != 0 and "LEAKY_C_NUM_THREADS=0 must be at least 1" in bad.stderr
 
 
-THREADS_EXTRA = "needs threadpoolctl >= 3.5, the threads extra: pip install leaky_c[threads]"
+SIZE_MAX = 2**64 - 1 if np.dtype(np.uintp).itemsize == 8 else 2**32 - 1
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("LEAKY_C_NUM_THREADS", "2147483648", "=2147483648 must be at least 1 and at most 2147483647"),
+    ("LEAKY_C_NUM_THREADS", "-5", "=-5 must be at least 1 and at most 2147483647"),
+    ("LEAKY_C_GRAIN_BYTES", str(SIZE_MAX + 1), f"={SIZE_MAX + 1} must be at least 1 and at most {SIZE_MAX}"),
+    ("LEAKY_C_GRAIN_BYTES", "0", f"=0 must be at least 1 and at most {SIZE_MAX}"),
+    ("LEAKY_C_STREAM_THRESHOLD", str(10**23), f"={10**23} must be at least 0 and at most {SIZE_MAX}"),
+    ("LEAKY_C_STREAM_THRESHOLD", "-1", f"=-1 must be at least 0 and at most {SIZE_MAX}"),
+    ("LEAKY_C_STREAM_THRESHOLD", "1e23", "='1e23' is not an integer"),
+])
+def test_a_setting_out_of_range_in_the_environment_is_an_import_error(name, value, message):
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEAKY_C_") or k == "LEAKY_C_BACKEND"}
+    run = subprocess.run([sys.executable, "-c", "import leaky_c"], env={**env, name: value},
+                         capture_output=True, text=True)
+    assert run.returncode != 0
+    last = run.stderr.strip().splitlines()[-1]
+    assert last == f"ImportError: {name}{message}", run.stderr
+
+
+def test_the_largest_settings_are_accepted():
+    import os
+    import subprocess
+    import sys
+    code = ("import leaky_c, numpy as np; from leaky_c import _threads; "
+            "print(leaky_c.get_num_threads(), _threads.grain_bytes(), _threads.stream_threshold_bytes(), "
+            "leaky_c.leaky_relu(np.array([-2.0, 1.0]), 0.5))")
+    env = {**os.environ, "LEAKY_C_NUM_THREADS": str(2**31 - 1),
+           "LEAKY_C_GRAIN_BYTES": str(SIZE_MAX), "LEAKY_C_STREAM_THRESHOLD": str(SIZE_MAX)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[:3] == [str(2**31 - 1), str(SIZE_MAX), str(SIZE_MAX)]
+
+
+THREADS_EXTRA = "needs threadpoolctl >= 3.5, the threads extra: pip install '.[threads]'"
 
 
 @pytest.mark.skipif(leaky_c.backend != "cffi",

@@ -141,3 +141,12 @@ def test_a_tensor_that_requires_grad_is_a_named_type_error(call):
             "prelu": (t, np.float64(0.25))}[call]
     with pytest.raises(TypeError, match=r"x is a torch.Tensor that requires grad; pass x.detach\(\)"):
         getattr(leaky_c, call)(*args)
+
+
+@pytest.mark.parametrize("call", ["leaky_relu", "leaky_relu_backward", "prelu"])
+def test_a_tensor_numpy_cannot_hold_is_a_type_error_pointing_to_leaky_c_torch(call):
+    t = torch.tensor([-1.0, 2.0], dtype=torch.bfloat16)  # NumPy has no bfloat16
+    args = {"leaky_relu": (t,), "leaky_relu_backward": (t, t), "prelu": (t, np.float64(0.25))}[call]
+    with pytest.raises(TypeError, match=r"is a torch.Tensor of dtype torch.bfloat16, which NumPy "
+                                        r"cannot hold; use leaky_c.torch"):
+        getattr(leaky_c, call)(*args)

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The kernels' C test driver (tests/c/test_kernels.c) with every csrc/ file:
 #   - built natively with ${CC:-cc} and run on every target this CPU has;
-#   - on x86-64, also built for 32-bit x86 (gcc -m32, with _build.py's SSE2
-#     math flags) and run;
+#   - on x86-64, also built for 32-bit x86 (i686-linux-gnu-gcc, static, with
+#     _build.py's SSE2 math flags) and run;
 #   - cross-compiled with aarch64-linux-gnu-gcc (static) and run under
 #     qemu-aarch64.
 # The flags are the build's own (leaky_c/_build.py, read with
 # ${PYTHON:-python3}, which needs cffi) plus -Werror.  Installs the Debian
-# packages if absent (gcc-multilib for -m32).  About a minute.
+# packages if absent (the i686 and aarch64 cross compilers).  About a minute.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 python="${PYTHON:-python3}"
@@ -27,12 +27,13 @@ ${CC:-cc} "${flags[@]}" "${sources[@]}" -lm -o "$work/test_kernels"
 "$work/test_kernels"
 
 if [ "$(uname -m)" = x86_64 ]; then
+    # Debian's cross compiler, not gcc -m32: gcc-multilib conflicts with
+    # gcc-aarch64-linux-gnu, so installing one removes the other.
+    need_apt i686-linux-gnu-gcc gcc-i686-linux-gnu libc6-dev-i386-cross
     read -r -a flags32 <<<"$(build_flags True)"
-    flags32+=(-m32 -Werror -I"$root/csrc")
-    echo 'int main(void) { return 0; }' >"$work/empty.c"
-    gcc -m32 "$work/empty.c" -o "$work/empty" 2>/dev/null || apt_install gcc-multilib
-    echo "== i686: gcc ${flags32[*]}"
-    gcc "${flags32[@]}" "${sources[@]}" -lm -o "$work/test_kernels_i686"
+    flags32+=(-Werror -I"$root/csrc")
+    echo "== i686: $(i686-linux-gnu-gcc --version | head -1), ${flags32[*]}, static"
+    i686-linux-gnu-gcc "${flags32[@]}" -static "${sources[@]}" -lm -o "$work/test_kernels_i686"
     "$work/test_kernels_i686"
 fi
 
