@@ -15,7 +15,7 @@ fake tensors, subclasses, modes) or ``"torch"`` (PyTorch's own op, with a
 torch.func transforms, forward-mode AD, batched gradients, ...).  The backward
 is decided again when it runs (``leaky_c._torch_ops.backward_route``).  The
 exact rule for each path, and how each PyTorch subsystem is served, is the
-README's "PyTorch drop-in" section.
+documentation's PyTorch page (docs/torch.md).
 
 In-place calls (``inplace=True``) keep only the output for the backward pass
 and compute the gradient from it (``from_output``), as PyTorch does.  With a
