@@ -36,7 +36,8 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
-from torch import Tensor
+import torch.autograd.forward_ad as _forward_ad
+from torch import Tensor, nn
 
 import leaky_c
 from leaky_c import _backend
@@ -207,7 +208,8 @@ def prelu_backward_new(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[
     grad_input, grad_weight = leaky_c.prelu_backward(
         as_array(grad), as_array(src), _prelu_weight(weight), axis=_channel_axis(order, x))
     inverse = sorted(range(len(order)), key=order.__getitem__)
-    return (torch.from_numpy(_untyped(grad_input)).view(x.dtype).permute(inverse),
+    # (a 0-d x gives NumPy scalars: np.asarray makes them arrays for torch.from_numpy)
+    return (torch.from_numpy(_untyped(np.asarray(grad_input))).view(x.dtype).permute(inverse),
             torch.from_numpy(_untyped(np.asarray(grad_weight))).view(weight.dtype)
             .reshape(weight.shape))
 
@@ -215,6 +217,113 @@ def prelu_backward_new(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[
 def _untyped(arr: np.ndarray) -> np.ndarray:
     """torch.from_numpy refuses ml_dtypes' bfloat16: hand its bits over as uint16."""
     return arr.view(np.uint16) if arr.dtype == _BFLOAT16 else arr
+
+
+# -- who runs a backward: decided again at every backward --------------------------------
+
+#: What the fast path takes: plain tensors (not subclasses, fake or functorch-wrapped ones).
+PLAIN_TENSOR_TYPES = (Tensor, nn.Parameter)
+functorch_active = torch._C._are_functorch_transforms_active
+functorch_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
+#: Batched by the older vmap behind ``is_grads_batched=True`` and ``vectorize=True``.
+legacy_batched = torch._C._functorch.is_legacy_batchedtensor
+_is_compiling = torch.compiler.is_compiling
+_torch_function_mode = torch._C._is_torch_function_mode_enabled
+_dispatch_modes = torch._C._len_torch_dispatch_stack
+_tracing_state = torch._C._get_tracing_state
+
+
+def jit_tracing() -> bool:
+    """``torch.jit.trace`` is recording."""
+    return _tracing_state() is not None
+
+
+def observed() -> bool:
+    """Something would see (or transform) dispatched ops: compile (and compiled autograd),
+    export, ``torch.jit.trace``, a torch-function or dispatch mode, a torch.func transform,
+    forward-mode AD.  Then a call leaky_c serves must dispatch an operator."""
+    return (_is_compiling() or _torch_function_mode() or _dispatch_modes() > 0
+            or functorch_active() or _forward_ad._current_level >= 0
+            or jit_tracing())
+
+
+def transformed(*tensors: Tensor) -> bool:
+    """A torch.func transform or forward-mode AD is active, or a tensor is functorch's
+    (vmap, grad, jvp) or batched (batched gradients, ``vectorize=True``): only PyTorch's
+    ops have every rule these need."""
+    if functorch_active() or _forward_ad._current_level >= 0:
+        return True
+    # (dynamo cannot trace the tensor checks; compiled, functorch_active tells)
+    return not _is_compiling() and any(functorch_wrapped(t) or legacy_batched(t)
+                                       for t in tensors)
+
+
+KERNEL, OPERATOR, TORCH = "kernel", "op", "torch"
+
+
+def backward_route(grad_output: Tensor, saved: Tensor) -> str:
+    """Who computes a backward, decided at each backward (never the forward's choice):
+
+    ``"torch"``: PyTorch's aten backward, under a torch.func transform or forward-mode
+    AD (batched gradients, forward-over-reverse), and under ``create_graph=True``
+    (grad mode on) on plain tensors, so that higher derivatives are PyTorch's own;
+    ``"op"``: leaky_c's backward operator, where dispatch is observed (compile, compiled
+    autograd, export, tracing, modes, tensor subclasses): the graph holds the operator;
+    ``"kernel"``: leaky_c's kernel on plain CPU tensors of the saved tensor's dtype and
+    shape, with nothing observing.  All three give the same bits.
+    """
+    if transformed(grad_output, saved):
+        return TORCH
+    if observed() or type(grad_output) not in PLAIN_TENSOR_TYPES or type(
+            saved) not in PLAIN_TENSOR_TYPES:
+        return OPERATOR
+    if (torch.is_grad_enabled() or grad_output.dtype is not saved.dtype
+            or grad_output.shape != saved.shape or not grad_output.is_cpu
+            or grad_output.layout is not torch.strided or grad_output.is_nested):
+        return TORCH
+    return KERNEL
+
+
+def leaky_relu_backward_aten(grad_output: Tensor, saved: Tensor, negative_slope: float,
+                             from_output: bool) -> Tensor:
+    """PyTorch's own leaky_relu backward (differentiable, batched, forward-AD capable)."""
+    return torch.ops.aten.leaky_relu_backward(grad_output, saved, negative_slope, from_output)
+
+
+def prelu_backward_aten(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
+    """PyTorch's own PReLU backward: ``aten._prelu_kernel_backward`` on the weight as
+    ``F.prelu`` broadcasts it, the weight's gradient summed back to its shape."""
+    view = channel_view(weight, x)
+    grad_input, grad_weight = torch.ops.aten._prelu_kernel_backward(grad_output, x, view)
+    return grad_input, grad_weight.sum_to_size(view.shape).reshape(weight.shape)
+
+
+def leaky_relu_backward(grad_output: Tensor, saved: Tensor, negative_slope: float,
+                        from_output: bool, direct: bool) -> Tensor:
+    """The gradient by :func:`backward_route` (``direct``: the kernel may be called directly;
+    else, on the operator path, the operator stands for it)."""
+    if from_output and negative_slope < 0:
+        raise RuntimeError(NEGATIVE_SLOPE_INPLACE_MESSAGE)
+    route = backward_route(grad_output, saved)
+    grad = (leaky_relu_backward_aten if route == TORCH else leaky_relu_backward_new
+            if route == KERNEL and direct else leaky_relu_backward_op)
+    return grad(grad_output, saved, negative_slope, from_output)
+
+
+def prelu_backward(grad_output: Tensor, x: Tensor, weight: Tensor,
+                   direct: bool) -> tuple[Tensor, Tensor]:
+    """(grad_input, grad_weight) by :func:`backward_route`, as :func:`leaky_relu_backward`."""
+    route = backward_route(grad_output, x)
+    grad = (prelu_backward_aten if route == TORCH else prelu_backward_new
+            if route == KERNEL and direct else prelu_backward_op)
+    return grad(grad_output, x, weight)
+
+
+def channel_view(weight: Tensor, x: Tensor) -> Tensor:
+    """weight broadcastable against x along dimension 1 (or everywhere for one slope)."""
+    if weight.numel() == 1:
+        return weight.reshape([1] * x.dim())
+    return weight.reshape([1, -1] + [1] * (x.dim() - 2))
 
 
 # -- the operators --------------------------------------------------------------------
@@ -303,10 +412,8 @@ def _leaky_relu_setup(ctx: Any, inputs: tuple, output: Tensor) -> None:
 
 def _leaky_relu_grad(ctx: Any, grad_output: Tensor) -> tuple:
     saved, = ctx.saved_tensors
-    if ctx.save_output and ctx.negative_slope < 0:
-        raise RuntimeError(NEGATIVE_SLOPE_INPLACE_MESSAGE)
-    return leaky_relu_backward_op(grad_output, saved, ctx.negative_slope,
-                                  ctx.save_output), None, None
+    return leaky_relu_backward(grad_output, saved, ctx.negative_slope, ctx.save_output,
+                               direct=False), None, None
 
 
 leaky_relu_op.register_autograd(_leaky_relu_grad, setup_context=_leaky_relu_setup)
@@ -320,8 +427,8 @@ def _backward_setup(ctx: Any, inputs: tuple, output: Tensor) -> None:
 def _backward_grad(ctx: Any, grad_grad_input: Tensor) -> tuple:
     saved, = ctx.saved_tensors
     # d(grad_input)/d(grad_output) is the same mask; d/d(saved) is zero almost everywhere.
-    return (leaky_relu_backward_op(grad_grad_input, saved, ctx.negative_slope, ctx.from_output),
-            None, None, None)
+    return (leaky_relu_backward(grad_grad_input, saved, ctx.negative_slope, ctx.from_output,
+                                direct=False), None, None, None)
 
 
 leaky_relu_backward_op.register_autograd(_backward_grad, setup_context=_backward_setup)
@@ -358,17 +465,10 @@ def _prelu_setup(ctx: Any, inputs: tuple, output: Tensor) -> None:
 
 def _prelu_grad(ctx: Any, grad_output: Tensor) -> tuple:
     x, weight = ctx.saved_tensors
-    return prelu_backward_op(grad_output, x, weight)
+    return prelu_backward(grad_output, x, weight, direct=False)
 
 
 prelu_op.register_autograd(_prelu_grad, setup_context=_prelu_setup)
-
-
-def _channel_view(weight: Tensor, x: Tensor) -> Tensor:
-    """weight broadcastable against x along dimension 1 (or everywhere for one slope)."""
-    if weight.numel() == 1:
-        return weight.reshape([1] * x.dim())
-    return weight.reshape([1, -1] + [1] * (x.dim() - 2))
 
 
 def _prelu_backward_grad(ctx: Any, grad_grad_input: Optional[Tensor],
@@ -378,16 +478,16 @@ def _prelu_backward_grad(ctx: Any, grad_grad_input: Optional[Tensor],
     grad_input = where(x > 0, g, w * g) and grad_weight = sum over x <= 0 of x * g.
     """
     grad_output, x, weight = ctx.saved_tensors
-    positive = x > 0  # the forward's select: x > 0 ? x : w * x
+    positive = x >= 0  # PyTorch's double-backward formulas (derivatives.yaml) take >= 0
     zero = x.new_zeros(())
     d_grad = d_x = d_weight = None
     if grad_grad_input is not None:
         dims = [d for d in range(x.dim()) if weight.numel() == 1 or d != 1]
-        d_grad = torch.where(positive, grad_grad_input, _channel_view(weight, x) * grad_grad_input)
+        d_grad = torch.where(positive, grad_grad_input, channel_view(weight, x) * grad_grad_input)
         d_weight = torch.where(positive, zero, grad_output * grad_grad_input).sum(dims)
         d_weight = d_weight.reshape(weight.shape)
     if grad_grad_weight is not None:
-        ggw = _channel_view(grad_grad_weight, x)
+        ggw = channel_view(grad_grad_weight, x)
         from_weight = torch.where(positive, zero, x * ggw)
         d_grad = from_weight if d_grad is None else d_grad + from_weight
         d_x = torch.where(positive, zero, grad_output * ggw)
@@ -399,3 +499,105 @@ def _prelu_backward_setup(ctx: Any, inputs: tuple, output: tuple) -> None:
 
 
 prelu_backward_op.register_autograd(_prelu_backward_grad, setup_context=_prelu_backward_setup)
+
+
+# -- forward-mode AD and torch.func: the operators complete -----------------------------
+#
+# torch.library's register_autograd has no forward-mode AD: a dual tensor through
+# it would lose its tangent without an error.  So CPU tensors get their own
+# autograd kernel (AutogradCPU, which the dispatcher prefers to the Autograd one
+# register_autograd made): an autograd.Function with the same setup_context and
+# backward, and a jvp with PyTorch's forward-mode formula (derivatives.yaml).  Under
+# a torch.func transform (vmap, grad, jvp, ...; an autograd.Function cannot be
+# applied from inside the dispatcher there) the kernel runs the PyTorch function
+# equal to the operator, whose rules are PyTorch's own.
+
+_AUTOGRAD_LIBRARY = torch.library.Library("leaky_c", "IMPL")
+
+
+def _leaky_relu_tangent(primals: tuple, tangents: tuple, negative_slope: float,
+                        save_output: bool) -> Tensor:
+    (x,), (x_t,) = primals, tangents
+    return torch.ops.aten.leaky_relu_backward(x_t, x, negative_slope, False)
+
+
+def _leaky_relu_backward_tangent(primals: tuple, tangents: tuple, negative_slope: float,
+                                 from_output: bool) -> Tensor:
+    (_, saved), (grad_t, _) = primals, tangents  # zero almost everywhere in saved
+    return torch.ops.aten.leaky_relu_backward(grad_t, saved, negative_slope, from_output)
+
+
+def _prelu_tangent(primals: tuple, tangents: tuple) -> Tensor:
+    (x, weight), (x_t, weight_t) = primals, tangents
+    w, w_t = channel_view(weight, x), channel_view(weight_t, x)
+    return torch.where(x >= 0, x_t, w * x_t + w_t * x)  # (PyTorch's: >= 0)
+
+
+def _prelu_backward_tangent(primals: tuple, tangents: tuple) -> tuple:
+    (grad, x, weight), (grad_t, x_t, weight_t) = primals, tangents
+    w, w_t = channel_view(weight, x), channel_view(weight_t, x)
+    positive = x >= 0  # (PyTorch's formulas: >= 0)
+    grad_input_t = torch.where(positive, grad_t, grad_t * w + grad * w_t)
+    grad_weight_t = torch.where(positive, x.new_zeros(()), grad * x_t + grad_t * x)
+    return grad_input_t, grad_weight_t.sum_to_size(w.shape).reshape(weight.shape)
+
+
+def _register_full_autograd(name: str, op: Any, defaults: tuple, setup: Any, backward: Any,
+                            tangent: Any, reference: Any, tensor_count: int,
+                            elementwise: bool = False) -> None:
+    class Function(torch.autograd.Function):
+        @staticmethod
+        def forward(*args: Any) -> Any:
+            with torch._C._AutoDispatchBelowAutograd():
+                return op(*args)
+
+        @staticmethod
+        def setup_context(ctx: Any, inputs: tuple, output: Any) -> None:
+            setup(ctx, inputs, output)
+            ctx.save_for_forward(*inputs[:tensor_count])
+            ctx.non_tensor_args = inputs[tensor_count:]
+
+        @staticmethod
+        def backward(ctx: Any, *grads: Tensor) -> Any:
+            return backward(ctx, *grads)
+
+        @staticmethod
+        def jvp(ctx: Any, *tangents: Optional[Tensor]) -> Any:
+            primals = ctx.saved_tensors
+            tangents = tuple(torch.zeros_like(p) if t is None else t
+                             for p, t in zip(primals, tangents))
+            return tangent(primals, tangents, *ctx.non_tensor_args)
+
+    Function.__name__ = Function.__qualname__ = f"leaky_c_{name}_autograd"
+    arity = len(op._opoverload._schema.arguments)
+
+    def kernel(*args: Any) -> Any:
+        missing = arity - len(args)  # the dispatcher drops trailing arguments left at default
+        args = (*args, *defaults[len(defaults) - missing:]) if missing else args
+        if functorch_active():
+            return reference(*args)
+        return Function.apply(*args)
+    _AUTOGRAD_LIBRARY.impl(name, kernel, "AutogradCPU")
+
+    if elementwise:
+        def vmap_rule(info: Any, in_dims: tuple, *args: Any) -> tuple:
+            """Elementwise: every tensor with its batch dimension first, then the PyTorch
+            function (PReLU's operators keep PyTorch's per-sample fallback)."""
+            tensors = [t.movedim(d, 0) if d is not None else t.expand(info.batch_size, *t.shape)
+                       for t, d in zip(args[:tensor_count], in_dims)]
+            return reference(*tensors, *args[tensor_count:]), 0
+        op.register_vmap(vmap_rule)
+
+
+_register_full_autograd(
+    "leaky_relu", leaky_relu_op, (False,), _leaky_relu_setup, _leaky_relu_grad,
+    _leaky_relu_tangent,
+    lambda x, negative_slope, save_output=False: torch.nn.functional.leaky_relu(x, negative_slope),
+    1, elementwise=True)
+_register_full_autograd(
+    "leaky_relu_backward", leaky_relu_backward_op, (), _backward_setup, _backward_grad,
+    _leaky_relu_backward_tangent, leaky_relu_backward_aten, 2, elementwise=True)
+_register_full_autograd("prelu", prelu_op, (), _prelu_setup, _prelu_grad, _prelu_tangent,
+                        torch.nn.functional.prelu, 2)
+_register_full_autograd("prelu_backward", prelu_backward_op, (), _prelu_backward_setup,
+                        _prelu_backward_grad, _prelu_backward_tangent, prelu_backward_aten, 3)

@@ -5,39 +5,25 @@
 
 Outputs and input gradients are bit-identical to ``torch.nn.functional.leaky_relu``
 and ``prelu`` and their autograd (PReLU's weight gradient is a sum: equal to
-summation tolerance).  Each call takes one of three paths, counted in
-:data:`path_counts` as ``(function, path)``:
-
-``"direct"``
-    Eager calls on plain CPU tensors of float32, float64, float16 or bfloat16
-    (bfloat16 needs ml_dtypes) with no dispatch or torch-function mode
-    active: leaky_c's C kernels on the tensors' memory (their data pointers
-    when small and contiguous, else NumPy views), no copies, autograd through
-    ``torch.autograd.Function``.  The fastest path.
-``"op"``
-    Everything else leaky_c can serve runs the custom operators
-    ``torch.ops.leaky_c.*`` (``leaky_c._torch_ops``), which have fake kernels
-    and autograd formulas: ``torch.compile`` (no graph breaks, the operator
-    in the graph), ``torch.export``, fake and meta tensors, tensor
-    subclasses, dispatch modes, in-place calls on a tensor with the negative
-    bit set.  Under compile or export nothing is counted: the graph holds
-    the operator.
-``"torch"``
-    What leaky_c cannot serve runs PyTorch's own op, with a ``RuntimeWarning``
-    naming the reason once per reason (under compile or export no warning,
-    which would break the graph: PyTorch's op shows in the graph): devices
-    other than CPU, other dtypes (integers get PyTorch's error), sparse
-    layouts, ``torch.func`` transforms, forward-mode AD, in-place calls on
-    tensors PyTorch would refuse to write (overlapping memory, inference
-    tensors outside inference mode) and PReLU shapes or dtypes PyTorch
-    rejects (its error is raised).
+summation tolerance), wherever PyTorch goes.  Each call takes one of three
+paths, counted in :data:`path_counts` as ``(function, path)``: ``"direct"``
+(leaky_c's kernels called from Python: eager, plain CPU tensors, nothing
+observing or transforming the call), ``"op"`` (the custom operators
+``torch.ops.leaky_c.*`` of ``leaky_c._torch_ops``: compile, export, jit.trace,
+fake tensors, subclasses, modes) or ``"torch"`` (PyTorch's own op, with a
+``RuntimeWarning`` once per reason: other devices and dtypes, nested tensors,
+torch.func transforms, forward-mode AD, batched gradients, ...).  The backward
+is decided again when it runs (``leaky_c._torch_ops.backward_route``).  The
+exact rule for each path, and how each PyTorch subsystem is served, is the
+documentation's PyTorch page (docs/torch.md).
 
 In-place calls (``inplace=True``) keep only the output for the backward pass
 and compute the gradient from it (``from_output``), as PyTorch does.  With a
 negative slope the output's sign no longer tells which branch was taken, so, as
-in PyTorch, the forward runs but a backward through it raises RuntimeError.
-Double backward works (``create_graph=True``): the backward is itself a
-differentiable operator.
+in PyTorch, the forward runs but a backward through it raises RuntimeError
+(compiled, PyTorch's op runs and behaves as PyTorch's compiled op does).
+Double backward works (``create_graph=True``): the backward then runs
+PyTorch's differentiable backward ops.
 
 Importing this module imports torch; ``import leaky_c`` alone does not.
 """
@@ -45,6 +31,7 @@ Importing this module imports torch; ``import leaky_c`` alone does not.
 from __future__ import annotations
 
 import collections
+import operator
 import warnings
 from typing import Any, Optional
 
@@ -68,13 +55,12 @@ __all__ = ["LeakyReLU", "PReLU", "leaky_relu", "path_counts", "prelu", "use_dire
 #: the module docstring).  Eager calls only; ``path_counts.clear()`` resets it.
 path_counts: collections.Counter = collections.Counter()
 
-_PLAIN_TENSOR_TYPES = (Tensor, nn.Parameter)
+_PLAIN_TENSOR_TYPES = _ops.PLAIN_TENSOR_TYPES
 _direct_enabled = True
 _warned: set = set()
 _is_compiling = torch.compiler.is_compiling
-_torch_function_mode = torch._C._is_torch_function_mode_enabled
-_dispatch_modes = torch._C._len_torch_dispatch_stack
-_functorch_active = torch._C._are_functorch_transforms_active
+_is_exporting = torch.compiler.is_exporting
+_observed = _ops.observed
 _grad_enabled = torch.is_grad_enabled
 _STRIDED = torch.strided
 _LEAKY_RELU_DIRECT = ("leaky_relu", "direct")
@@ -90,13 +76,17 @@ def use_direct_path(enabled: bool) -> None:
 
 
 def _unserved(tensors: tuple) -> Optional[str]:
-    """Why leaky_c cannot serve these tensors (None if it can)."""
-    if not _is_compiling():  # (dynamo would put these calls in the graph)
-        if _functorch_active():
-            return "a torch.func transform (vmap, grad, ...) is active"
-        if _forward_ad._current_level >= 0:
-            return "forward-mode AD is active"
+    """Why leaky_c cannot serve these tensors (None if it can).  Under compile too:
+    dynamo evaluates the transform checks at trace time and guards on them."""
+    if _ops.functorch_active():
+        return "a torch.func transform (vmap, grad, ...) is active"
+    if _forward_ad._current_level >= 0:
+        return "forward-mode AD is active"
     for t in tensors:
+        if t.is_nested:
+            return "nested tensor"
+        if not _is_compiling() and _ops.legacy_batched(t):  # (dynamo cannot trace it)
+            return "a batched tensor (is_grads_batched=True, vectorize=True)"
         if t.device.type not in ("cpu", "meta"):
             return f"device {t.device.type!r} (leaky_c runs on the CPU)"
         if t.dtype not in _ops.SERVED_DTYPES:
@@ -104,12 +94,6 @@ def _unserved(tensors: tuple) -> Optional[str]:
         if t.layout != torch.strided:
             return f"layout {t.layout}"
     return None
-
-
-def _observed() -> bool:
-    """Something would see (or transform) dispatched ops: compile, export, a mode, a transform."""
-    return (_is_compiling() or _torch_function_mode() or _dispatch_modes() > 0
-            or _functorch_active() or _forward_ad._current_level >= 0)
 
 
 def _direct(tensors: tuple) -> bool:
@@ -165,19 +149,18 @@ class _LeakyReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple:
         saved, = ctx.saved_tensors
-        if ctx.inplace and ctx.negative_slope < 0:
-            raise RuntimeError(_ops.NEGATIVE_SLOPE_INPLACE_MESSAGE)
-        # Grad mode is on here only under create_graph=True: then record a graph.
-        grad = (_ops.leaky_relu_backward_op if torch.is_grad_enabled()
-                else _ops.leaky_relu_backward_new)
-        return grad(grad_output, saved, ctx.negative_slope, ctx.inplace), None, None
+        # Decided again here (_ops.backward_route): batched gradients, transforms,
+        # compiled autograd and create_graph=True are not the forward's business.
+        return _ops.leaky_relu_backward(grad_output, saved, ctx.negative_slope, ctx.inplace,
+                                        direct=True), None, None
 
 
 #: ``_LeakyReLU.apply`` without ``Function.apply``'s Python layer (~2 us), which binds
 #: default arguments (there are none) and unwraps dead functorch wrappers (the
 #: fast path below takes no functorch tensor).
 _leaky_relu_apply = super(torch.autograd.Function, _LeakyReLU).apply
-_functorch_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
+_functorch_wrapped = _ops.functorch_wrapped
+_legacy_batched = _ops.legacy_batched
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
@@ -209,7 +192,8 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
     if (type(negative_slope) is float and negative_slope - negative_slope == 0.0
             and inplace is False and type(input) in _PLAIN_TENSOR_TYPES and input.is_cpu
             and input.dtype in _ops.SERVED_DTYPES and input.layout is _STRIDED
-            and _direct_enabled and not _observed()):
+            and not input.is_nested and _direct_enabled and not _observed()
+            and not _legacy_batched(input)):
         path_counts[_LEAKY_RELU_DIRECT] += 1
         if not (input.requires_grad and _grad_enabled()):
             return _ops.leaky_relu_into(input, negative_slope, _ops.new_like(input))
@@ -241,10 +225,19 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
             # op that saved this tensor notices it.
             increment_version(input)
         return output
+    if inplace and needs_grad and slope < 0 and _is_compiling():
+        # Compiling traces the backward now, where leaky_c's would raise; PyTorch's
+        # op compiles (functionalized, its compiled backward uses the input).
+        return torch.nn.functional.leaky_relu(input, slope, inplace=True)
     _count("leaky_relu", "op")
     if not inplace:
         return _ops.leaky_relu_op(input, slope)
-    if needs_grad or input.is_neg():
+    # The functional form where a graph is recorded now, or may be replayed with grad
+    # (jit.trace and export record programs that run without a grad-mode guard; the
+    # in-place operator has no autograd), or the negative bit is set (is_neg would break
+    # a compiled graph; compiled, the bit is resolved before the op).
+    if (needs_grad or _ops.jit_tracing() or _is_exporting()
+            or not _is_compiling() and input.is_neg()):
         # The functional op keeping its output for the backward, written back:
         # autograd and functionalization see an ordinary copy_.
         return input.copy_(_ops.leaky_relu_op(input, slope, True))
@@ -271,6 +264,10 @@ class LeakyReLU(nn.Module):
     def forward(self, input: Tensor) -> Tensor:
         return leaky_relu(input, self.negative_slope, self.inplace)
 
+    def __prepare_scriptable__(self) -> nn.Module:
+        """``torch.jit.script`` compiles PyTorch's module in this one's place (same bits)."""
+        return nn.LeakyReLU(self.negative_slope, self.inplace)
+
     def extra_repr(self) -> str:
         inplace = ", inplace=True" if self.inplace else ""
         return f"negative_slope={self.negative_slope}{inplace}"
@@ -287,9 +284,7 @@ class _PReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple:
         input, weight = ctx.saved_tensors
-        # Grad mode is on here only under create_graph=True: then record a graph.
-        grad = _ops.prelu_backward_op if torch.is_grad_enabled() else _ops.prelu_backward_new
-        return grad(grad_output, input, weight)
+        return _ops.prelu_backward(grad_output, input, weight, direct=True)
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
@@ -308,6 +303,8 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
     if not isinstance(weight, Tensor):
         raise TypeError(f"weight must be a torch.Tensor, got {type(weight).__name__}")
     reason = _unserved((input, weight))
+    if reason is None and torch.is_autocast_enabled(input.device.type):
+        reason = "autocast is enabled (PyTorch casts prelu's arguments)"
     if reason is None and input.dtype != weight.dtype:
         reason = f"input ({input.dtype}) and weight ({weight.dtype}) differ in dtype"
     if reason is None and not (weight.dim() <= 1 and (weight.numel() == 1 or (
@@ -341,9 +338,10 @@ class PReLU(nn.Module):
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25,
                  device: Optional[torch.device] = None, dtype: Optional[torch.dtype] = None) -> None:
-        if isinstance(num_parameters, bool) or not isinstance(num_parameters, int):
+        if isinstance(num_parameters, bool) or not hasattr(type(num_parameters), "__index__"):
             raise TypeError(
                 f"num_parameters must be an int, got {type(num_parameters).__name__}")
+        num_parameters = operator.index(num_parameters)  # NumPy's integers too, as torch's
         if num_parameters < 1:
             raise ValueError(f"num_parameters must be at least 1, got {num_parameters}")
         super().__init__()
@@ -359,5 +357,17 @@ class PReLU(nn.Module):
     def forward(self, input: Tensor) -> Tensor:
         return prelu(input, self.weight)
 
+    def __prepare_scriptable__(self) -> nn.Module:
+        """``torch.jit.script`` compiles PyTorch's module in this one's place, sharing the weight."""
+        module = nn.PReLU(self.num_parameters, device="meta")
+        module.weight = self.weight
+        return module
+
     def extra_repr(self) -> str:
         return f"num_parameters={self.num_parameters}"
+
+
+# torch.fx.symbolic_trace records calls of these as nodes instead of tracing into them
+# (the modules' forward calls them: a traced model holds call_function nodes).
+torch.fx.wrap("leaky_relu")
+torch.fx.wrap("prelu")

@@ -110,9 +110,14 @@ def test_export_captures_leaky_c_ops():
         "aten.copy_.default"]
     x = inputs(False)
     assert_same(program.module()(x), activations((torch.nn.LeakyReLU, torch.nn.PReLU))(x))
-    with torch.no_grad():  # no graph to record: the in-place op itself, mutation declared
+    with torch.no_grad():  # the program may run with grad later: the functional op, copied
         program = torch.export.export(model, (inputs(False),))
-    assert exported_ops(program)[-1] == "leaky_c.leaky_relu_.default"
+    assert exported_ops(program)[-2:] == ["leaky_c.leaky_relu.default", "aten.copy_.default"]
+    x = inputs(True)
+    program.module()(x * 1).backward(torch.ones(SHAPE))
+    x_torch = inputs(True)
+    activations((torch.nn.LeakyReLU, torch.nn.PReLU))(x_torch * 1).backward(torch.ones(SHAPE))
+    assert_same(x.grad, x_torch.grad)
 
 
 def test_a_fallback_under_compile_shows_in_the_graph(monkeypatch, paths):

@@ -286,3 +286,37 @@ def test_small_tensors_call_the_c_directly_with_the_same_bits(dtype, through_api
     # Without the C (the NumPy backend) every call goes through the API.
     via_api = through_api or leaky_c.backend != "cffi"
     assert api_calls == (["leaky_relu", "leaky_relu_backward"] * 3 if via_api else [])
+
+
+def sum_pair(grads):
+    """grad_input plus the weight's gradient summed (one tensor to differentiate)."""
+    return grads[0] + grads[1].sum()
+
+
+def test_the_operators_have_forward_mode_ad_and_torch_func_rules():
+    # Called directly (leaky_c.torch's functions hand these cases to PyTorch's ops),
+    # the operators still give PyTorch's tangents and batching, never a lost tangent.
+    fwad, func, F = torch.autograd.forward_ad, torch.func, torch.nn.functional
+    ops = torch.ops.leaky_c
+    x = torch.tensor([[-2.0, -0.0, 0.5], [3.0, -1.0, 0.0]]).T.contiguous()  # (3, 2): 2 channels
+    w, g = torch.tensor([0.25, -0.5]), torch.linspace(-1, 1, 6).reshape(3, 2)
+    pairs = [(lambda t: ops.leaky_relu(t, 0.1), lambda t: F.leaky_relu(t, 0.1)),
+             (lambda t: ops.leaky_relu_backward(g, t, 0.1, False) + ops.leaky_relu_backward(
+                 t, x, 0.1, False), lambda t: torch.ops.aten.leaky_relu_backward(
+                 g, t, 0.1, False) + torch.ops.aten.leaky_relu_backward(t, x, 0.1, False)),
+             (lambda t: ops.prelu(t, w * t[0, 0]), lambda t: F.prelu(t, w * t[0, 0])),
+             (lambda t: sum_pair(ops.prelu_backward(g, t, w * t[0, 0])),
+              lambda t: sum_pair(torch.ops.aten._prelu_kernel_backward(
+                  g, t, (w * t[0, 0]).reshape(1, 2))))]
+    for i, (ours, theirs) in enumerate(pairs):
+        with fwad.dual_level():
+            got = fwad.unpack_dual(ours(fwad.make_dual(x, g))).tangent
+            want = fwad.unpack_dual(theirs(fwad.make_dual(x, g))).tangent
+        assert got is not None, i
+        assert_same(got, want, f"{i} dual")
+        assert_same(func.jvp(ours, (x,), (g,))[1], func.jvp(theirs, (x,), (g,))[1], f"{i} jvp")
+        assert_same(func.jacfwd(ours)(x), func.jacfwd(theirs)(x), f"{i} jacfwd")
+        assert_same(func.vmap(ours)(torch.stack([x, -x])), func.vmap(theirs)(torch.stack([x, -x])),
+                    f"{i} vmap")
+        assert_same(func.hessian(lambda t: ours(t).sum())(x),
+                    func.hessian(lambda t: theirs(t).sum())(x), f"{i} hessian")
