@@ -196,8 +196,12 @@ def test_set_output_cache_validates():
         for bad in ("1", 1.5, None):
             with pytest.raises(TypeError, match="max_bytes"):
                 leaky_c.set_output_cache(bad)
-        leaky_c.set_output_cache(2 ** 80)  # more than size_t: no limit in effect
-        assert _blocks.output_cache_bytes() == 2 ** (8 * leaky_c._backend.ffi.sizeof("size_t")) - 1
+        size_max = 2 ** (8 * leaky_c._backend.ffi.sizeof("size_t")) - 1
+        message = f"max_bytes={size_max + 1} must be at least 0 and at most {size_max}"
+        with pytest.raises(ValueError, match=message):
+            leaky_c.set_output_cache(size_max + 1)  # beyond size_t, like every setting
+        leaky_c.set_output_cache(size_max)  # the largest is accepted: no limit in effect
+        assert _blocks.output_cache_bytes() == size_max
     finally:
         leaky_c.set_output_cache(limit)
     assert _blocks.output_cache_bytes() == limit
