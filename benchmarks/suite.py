@@ -389,8 +389,12 @@ def _run_process(spec: dict[str, Any], threads: int, emit: Emit) -> None:
     from .ml_peers import xla_flags
     env = dict(os.environ, XLA_FLAGS=xla_flags(threads),
                PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    # `python -m` puts the current directory first on sys.path: in a clone's root that
+    # is the unbuilt source tree (leaky-c bench runs from anywhere).  Run the worker
+    # beside the leaky_c this process imported, so it measures that one.
+    beside = os.path.dirname(os.path.dirname(os.path.abspath(leaky_c.__file__)))
     proc = subprocess.Popen([sys.executable, "-m", "leaky_c.benchmarks.worker"], env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            cwd=beside, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     errors = threading.Thread(target=_relay_stderr, args=(proc.stderr,), daemon=True)

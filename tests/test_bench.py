@@ -530,6 +530,19 @@ def test_each_thread_count_runs_in_its_own_process(tmp_path: Path) -> None:
     assert {p["pid"] for p in same["processes"]} == {os.getpid()}
 
 
+def test_the_measuring_processes_import_the_leaky_c_this_process_imported(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As leaky-c bench in a clone's root: a leaky_c in the current directory must not win.
+    decoy = tmp_path / "clone" / "leaky_c"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy source tree was imported')")
+    monkeypatch.chdir(decoy.parent)
+    doc = bench(tmp_path, "--sizes", "100", "--threads", "1", "--cases", "forward-out",
+                "--peers", "bounds", isolate=True)
+    assert [p["threads"] for p in doc["processes"]] == [1]
+    assert doc["processes"][0]["pid"] != os.getpid()
+
+
 def test_special_values_list_what_differs() -> None:
     """differs_in on made-up results: a peer that flushes subnormals and one that drops -0.0."""
     labels, x, g = special._arrays("forward", np.dtype(np.float32))
