@@ -8,6 +8,8 @@ import sys
 from datetime import datetime
 from typing import Any, Sequence
 
+from leaky_c import _extras
+
 from . import extras, machine, report, suite
 from .peers import CASES, DTYPES, FAMILIES
 
@@ -33,7 +35,8 @@ Peers: NumPy (np.where, np.maximum where correct, ufuncs into preallocated
 buffers), numexpr, numba @vectorize, PyTorch (F.leaky_relu, out=, in place,
 aten.leaky_relu_backward), ONNX Runtime (a one-node LeakyRelu model, allocating
 and with I/O binding), JAX (jit) and TensorFlow (eager and tf.function); pip
-install 'leaky_c[bench,bench-peers]' installs all but PyTorch and TensorFlow.
+install '.[bench,bench-peers]' in leaky_c's source directory installs all but PyTorch
+and TensorFlow.
 Bounds: np.copyto (memcpy, 1 thread) and a C copy (benchmarks/bounds.c, compiled
 on first use) at leaky_c's thread count.
 
@@ -194,7 +197,7 @@ def _progress(args: argparse.Namespace, total: int) -> Any:
     try:
         from tqdm import tqdm
     except ImportError:
-        print("(no progress bar: pip install tqdm, or 'leaky_c[bench]')", file=sys.stderr)
+        print(f"(no progress bar: {_extras.hint('bench')})", file=sys.stderr)
         return suite.NoProgress()
     return tqdm(total=total, file=sys.stderr, unit="group", leave=False, dynamic_ncols=True)
 

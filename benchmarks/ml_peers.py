@@ -1,6 +1,6 @@
 """The machine-learning runtimes a user might call instead: ONNX Runtime, JAX, TensorFlow.
 
-Each is optional (``pip install 'leaky_c[bench-peers]'`` installs ONNX Runtime
+Each is optional (``pip install '.[bench-peers]'`` in the source directory installs ONNX Runtime
 and JAX; TensorFlow on its own, ``pip install tensorflow-cpu``) and skipped with
 a note when absent.  Each call is the one a user of that runtime writes:
 
@@ -34,6 +34,8 @@ import os
 from typing import Any, Callable, Optional
 
 import numpy as np
+
+from leaky_c import _extras
 
 from .peers import DESTINATION_LABEL, Impl, Workload, _skip, destination, optional_module
 
@@ -93,7 +95,7 @@ def onnxruntime(w: Workload) -> list[Impl]:
              else f"ort {call} I/O binding{DESTINATION_LABEL[mode]}")
     impl = "onnxruntime" if mode == "alloc" else "onnxruntime.iobinding"
     if ort is None or optional_module("onnx")[0] is None:
-        note = note or "skipped: onnx not installed, which builds the model (pip install 'leaky_c[bench-peers]')"
+        note = note or f"skipped: onnx not installed, which builds the model ({_extras.hint('bench-peers')})"
         return [_skip(impl, "onnxruntime", label, "peer", note)]
     if w.x.dtype not in (np.float32, np.float64, np.float16):
         return [_skip(impl, "onnxruntime", label, "peer", f"skipped: no {w.x.dtype} model")]

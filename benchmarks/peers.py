@@ -26,6 +26,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 import leaky_c
+from leaky_c import _extras
 
 from . import _bounds_build, machine
 
@@ -61,11 +62,11 @@ DTYPES = ("float32", "float64", "float16")
 FAMILIES = ("numpy", "numexpr", "numba", "torch", "onnxruntime", "jax", "tensorflow", "bounds")
 #: The Python modules of the optional peers, and how to install each.
 OPTIONAL_MODULES = {
-    "numexpr": "pip install 'leaky_c[bench]'",
-    "numba": "pip install 'leaky_c[bench]'",
-    "torch": "pip install torch",
-    "onnxruntime": "pip install 'leaky_c[bench-peers]'",
-    "jax": "pip install 'leaky_c[bench-peers]'",
+    "numexpr": _extras.hint("bench"),
+    "numba": _extras.hint("bench"),
+    "torch": _extras.TORCH,
+    "onnxruntime": _extras.hint("bench-peers"),
+    "jax": _extras.hint("bench-peers"),
     "tensorflow": "pip install tensorflow-cpu",
 }
 

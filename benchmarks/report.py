@@ -11,6 +11,8 @@ import textwrap
 from collections import defaultdict
 from typing import Any, Iterable, Optional
 
+from leaky_c import _extras
+
 from .peers import CASES
 from .suite import (DEFAULT_CASES, DEFAULT_SIZES, SCALING_CASE, SCHEMA, SCHEMA_VERSION,
                     BenchError)
@@ -613,8 +615,7 @@ def _pyplot() -> Any:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise BenchError("--plot needs matplotlib: pip install matplotlib "
-                         "(or pip install 'leaky_c[bench]')") from None
+        raise BenchError(f"--plot needs matplotlib: {_extras.hint('bench')}") from None
     return plt
 
 

@@ -38,10 +38,9 @@ from typing import Any, Optional
 try:
     import torch
 except ImportError as exc:  # pragma: no cover - exercised only without torch
-    raise ImportError(
-        "leaky_c.torch needs PyTorch, which is not installed. Install the build for "
-        "your platform, e.g. `pip install torch==2.13.0 --index-url "
-        "https://download.pytorch.org/whl/cpu` for the CPU-only one.") from exc
+    from leaky_c._extras import TORCH
+
+    raise ImportError(f"leaky_c.torch needs PyTorch, which is not installed: {TORCH}") from exc
 import torch.autograd.forward_ad as _forward_ad
 from torch import Tensor, nn
 from torch.autograd.graph import increment_version

@@ -22,6 +22,7 @@ import pytest
 
 import leaky_c
 import leaky_c._config
+from leaky_c import _extras
 from leaky_c.__main__ import main
 from leaky_c.benchmarks import _bounds_build, cli, extras, peers, report, special, suite
 from leaky_c.benchmarks.peers import CASES
@@ -113,7 +114,7 @@ def test_absent_peers_are_skipped_with_a_note(tmp_path: Path, monkeypatch: pytes
     doc = bench(tmp_path, "--sizes", "100", "--threads", "1", "2",
                 "--cases", "forward-out", "backward-alloc", "--verbose",
                 "--peers", "numpy", "numexpr", "numba", "bounds")
-    missing = "skipped: {} not installed (pip install 'leaky_c[bench]')"
+    missing = "skipped: {} not installed (" + _extras.hint("bench") + ")"
     assert doc["unavailable"]["numba"] == missing.format("numba")
     assert doc["unavailable"]["numexpr"] == missing.format("numexpr")
     assert doc["versions"]["numba"] is None
@@ -274,7 +275,7 @@ def test_reports_saved_run_as_markdown(tmp_path: Path) -> None:
 
 
 def test_plot_draws_throughput_and_scaling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("matplotlib", reason="needs the bench extra: pip install leaky_c[bench]")
+    pytest.importorskip("matplotlib", reason="needs the bench extra: pip install '.[bench]'")
     monkeypatch.setattr(suite, "SCALING_SIZES", (1000, 5000))
     png = tmp_path / "bench.png"
     doc = bench(tmp_path, "--sizes", "100", "1000", "--cases", "forward-out", "--scaling", "1", "2",
@@ -483,7 +484,7 @@ def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> Non
     cli.add_arguments(parser)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     assert isinstance(cli._progress(parser.parse_args(["--quiet"]), 3), suite.NoProgress)
-    tqdm = pytest.importorskip("tqdm", reason="needs the bench extra: pip install leaky_c[bench]")
+    tqdm = pytest.importorskip("tqdm", reason="needs the bench extra: pip install '.[bench]'")
     bar = cli._progress(parser.parse_args([]), 3)
     assert isinstance(bar, tqdm.tqdm)
     bar.close()
@@ -578,7 +579,7 @@ def test_special_mask_marks_zeros_and_subnormals_only() -> None:
 def test_machine_learning_peers_are_checked_and_timed(tmp_path: Path, peer: str) -> None:
     pytest.importorskip(peer, reason=f"needs {peer}: {peers.OPTIONAL_MODULES[peer]}")
     if peer == "onnxruntime":
-        pytest.importorskip("onnx", reason="needs onnx: pip install 'leaky_c[bench-peers]'")
+        pytest.importorskip("onnx", reason="needs onnx: pip install '.[bench-peers]'")
     # Each thread count in its own process: JAX's and TensorFlow's are set once per process.
     # TensorFlow (a 6 s import per process) at 2 threads only.
     threads = ["2"] if peer == "tensorflow" else ["1", "2"]
