@@ -149,6 +149,11 @@ def leaky_relu(x: ArrayLike, negative_slope: Slope = 0.01, *,
     Returns
     -------
     ndarray, or a NumPy scalar for scalar or 0-d input without ``out``.
+        Type checkers see the same (leaky_c/_typing.py): a float array's dtype
+        and shape type kept, float64 for integers, ``out``'s type for ``out=``.
+        A 0-d array is typed as a scalar where its shape type says so
+        (``tuple[()]``); one whose shape is not known to the checker is typed
+        as an ndarray.
 
     Raises
     ------
@@ -182,8 +187,8 @@ def leaky_relu_backward(grad_output: ArrayLike, x: np.ndarray[Nonempty, np.dtype
                         from_output: bool = False) -> np.ndarray[Nonempty, np.dtype[Float]]: ...
 @overload
 def leaky_relu_backward(grad_output: ArrayLike, x: np.ndarray[Nonempty, np.dtype[IntegerScalar]],
-                        negative_slope: Slope = ..., *, out: None = None,
-                        from_output: bool = False) -> np.ndarray[Nonempty, np.dtype[np.float64]]: ...
+                        negative_slope: Slope = ..., *, out: None = None, from_output: bool = False,
+                        ) -> np.ndarray[Nonempty, np.dtype[np.float64]]: ...
 @overload
 def leaky_relu_backward(grad_output: ArrayLike, x: Float | np.ndarray[tuple[()], np.dtype[Float]],
                         negative_slope: Slope = ..., *, out: None = None,

@@ -137,7 +137,8 @@ def prelu_backward(grad_output: ArrayLike, x: np.ndarray[Nonempty, np.dtype[Inte
                    ) -> tuple[np.ndarray[Nonempty, np.dtype[np.float64]], NDArray[np.float64]]: ...
 @overload
 def prelu_backward(grad_output: ArrayLike, x: Float | np.ndarray[tuple[()], np.dtype[Float]],
-                   weight: ArrayLike, *, axis: Optional[int] = 1) -> tuple[Float, NDArray[Float]]: ...
+                   weight: ArrayLike, *, axis: Optional[int] = 1,
+                   ) -> tuple[Float, NDArray[Float]]: ...
 @overload
 def prelu_backward(grad_output: ArrayLike,
                    x: float | IntegerScalar | np.ndarray[tuple[()], np.dtype[IntegerScalar]],

@@ -45,8 +45,9 @@ from leaky_c._kernels import KERNELS
 from leaky_c._validate import BFLOAT16 as _BFLOAT16  # without ml_dtypes, no bfloat16
 
 #: torch dtype -> NumPy dtype, for the dtypes leaky_c serves.
-_NUMPY_DTYPES: dict[torch.dtype, np.dtype] = {torch.float32: np.dtype(np.float32), torch.float64: np.dtype(np.float64),
-                 torch.float16: np.dtype(np.float16)}
+_NUMPY_DTYPES: dict[torch.dtype, np.dtype] = {
+    torch.float32: np.dtype(np.float32), torch.float64: np.dtype(np.float64),
+    torch.float16: np.dtype(np.float16)}
 if _BFLOAT16 is not None:
     _NUMPY_DTYPES[torch.bfloat16] = _BFLOAT16
 
@@ -119,9 +120,9 @@ if _backend.lib is not None:
     _cast = _backend.ffi.cast
 
 
-def _small(entry: Any, negative_slope: float, *tensors: Tensor) -> bool:
-    """The C kernel can take these tensors' pointers: small, contiguous, no negative bit."""
-    if entry is None or negative_slope - negative_slope != 0.0:  # NaN/inf: leaky_c raises
+def _small(negative_slope: float, *tensors: Tensor) -> bool:
+    """A C kernel can take these tensors' pointers: small, contiguous, no negative bit."""
+    if negative_slope - negative_slope != 0.0:  # NaN/inf: leaky_c raises
         return False
     for t in tensors:
         if t.nbytes >= SMALL_BYTES or t.is_neg() or not t.is_contiguous():
@@ -132,7 +133,7 @@ def _small(entry: Any, negative_slope: float, *tensors: Tensor) -> bool:
 def leaky_relu_into(x: Tensor, negative_slope: float, out: Tensor) -> Tensor:
     """``out = leaky_relu(x)`` on leaky_c's kernel; ``out`` may be ``x`` (in place)."""
     entry = _C_KERNELS.get(x.dtype)
-    if entry is not None and _small(entry, negative_slope, x, out):
+    if entry is not None and _small(negative_slope, x, out):
         pointer = entry[2]
         if not entry[0](_cast(pointer, x.data_ptr()), _cast(pointer, out.data_ptr()),
                         x.numel(), negative_slope, 0):
@@ -149,7 +150,8 @@ def leaky_relu_backward_new(grad_output: Tensor, saved: Tensor, negative_slope: 
     entry = _C_KERNELS.get(saved.dtype)
     if (grad_output.dtype is saved.dtype and grad_output.shape == saved.shape
             and not (from_output and negative_slope < 0)
-            and entry is not None and _small(entry, negative_slope, grad_output, saved, grad_input)):
+            and entry is not None
+            and _small(negative_slope, grad_output, saved, grad_input)):
         pointer = entry[2]
         if not entry[1](_cast(pointer, grad_output.data_ptr()), _cast(pointer, saved.data_ptr()),
                         _cast(pointer, grad_input.data_ptr()), saved.numel(), negative_slope,
@@ -525,8 +527,8 @@ def _leaky_relu_tangent(primals: tuple[Any, ...], tangents: tuple[Any, ...], neg
     return tangent
 
 
-def _leaky_relu_backward_tangent(primals: tuple[Any, ...], tangents: tuple[Any, ...], negative_slope: float,
-                                 from_output: bool) -> Tensor:
+def _leaky_relu_backward_tangent(primals: tuple[Any, ...], tangents: tuple[Any, ...],
+                                 negative_slope: float, from_output: bool) -> Tensor:
     (_, saved), (grad_t, _) = primals, tangents  # zero almost everywhere in saved
     tangent: Tensor = torch.ops.aten.leaky_relu_backward(grad_t, saved, negative_slope, from_output)
     return tangent
@@ -547,8 +549,8 @@ def _prelu_backward_tangent(primals: tuple[Any, ...], tangents: tuple[Any, ...])
     return grad_input_t, grad_weight_t.sum_to_size(w.shape).reshape(weight.shape)
 
 
-def _register_full_autograd(name: str, op: Any, defaults: tuple[Any, ...], setup: Any, backward: Any,
-                            tangent: Any, reference: Any, tensor_count: int,
+def _register_full_autograd(name: str, op: Any, defaults: tuple[Any, ...], setup: Any,
+                            backward: Any, tangent: Any, reference: Any, tensor_count: int,
                             elementwise: bool = False) -> None:
     class Function(torch.autograd.Function):
         @staticmethod

@@ -37,4 +37,5 @@ IntegerScalar: TypeAlias = Union[np.integer[Any], np.bool_]
 ZeroDSlope: TypeAlias = np.ndarray[tuple[()], np.dtype[Union[np.floating[Any], np.integer[Any]]]]
 #: Every real number ``negative_slope`` accepts (a bool is refused at run time;
 #: ``float`` includes ``int`` for type checkers, and ``numbers.Real`` Fraction).
-Slope: TypeAlias = Union[float, np.floating[Any], np.integer[Any], numbers.Real, Decimal, ZeroDSlope]
+Slope: TypeAlias = Union[float, np.floating[Any], np.integer[Any], numbers.Real, Decimal,
+                         ZeroDSlope]

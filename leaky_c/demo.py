@@ -78,7 +78,8 @@ class History:
     negative_slope: float
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
-    dead: list[list[float]] = field(default_factory=list)  # per epoch: one fraction per hidden layer
+    #: per epoch: one fraction per hidden layer
+    dead: list[list[float]] = field(default_factory=list)
     #: per epoch: per hidden layer, the norm of the loss's gradient for its weights
     grad_norm: list[list[float]] = field(default_factory=list)
 

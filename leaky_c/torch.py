@@ -221,8 +221,10 @@ def leaky_relu(input: Tensor, negative_slope: Slope = 0.01, inplace: bool = Fals
     # In place, the operator path's copy_ checks what autograd forbids (a leaf, or a
     # view of one, that requires grad) before anything is written; the direct path
     # would only find out after writing.
+    # (_base: a view's is never None, which mypy cannot know.)
     if _direct((input,)) and not (inplace and (input.is_neg() or needs_grad and (
-            input.is_leaf or input._is_view() and input._base.is_leaf))):  # type: ignore[union-attr]
+            input.is_leaf or input._is_view()
+            and input._base.is_leaf))):  # type: ignore[union-attr]
         path_counts[_LEAKY_RELU_DIRECT] += 1
         if needs_grad:
             return _leaky_relu_function(input, slope, inplace)
