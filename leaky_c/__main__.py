@@ -75,7 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench_cli.add_arguments(bench)
         bench.set_defaults(func=bench_cli.run_command)
     args = parser.parse_args(argv)
-    return args.func(args)
+    status: int = args.func(args)
+    return status
 
 
 if __name__ == "__main__":

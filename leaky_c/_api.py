@@ -13,10 +13,10 @@ is measured in benchmarks/RESULTS.md.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional, overload
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from . import _blocks, _layout, _reference
 from ._backend import ffi, lib
@@ -24,10 +24,13 @@ from ._kernels import FRESH_OUTPUT, KERNELS, Kernels
 from ._validate import as_array, check_out, from_output as _from_output, gradient_pair, \
     negative_slope as _negative_slope, promote
 
+if TYPE_CHECKING:
+    from ._typing import Float, IntegerScalar, Nonempty, Out, Slope
+
 _ndarray = np.ndarray
 _empty = np.empty
 _kernels_for = KERNELS.get
-_from_buffer = ffi.from_buffer if ffi is not None else None
+_from_buffer: Any = ffi.from_buffer if ffi is not None else None
 _REFUSED = (TypeError, ValueError, BufferError)
 
 
@@ -55,16 +58,18 @@ def _fast(kernel: Any, buffer: Any, grad_output: Optional[np.ndarray], x: np.nda
     return None if status else result
 
 
-def _compute(backward: bool, inputs: tuple, slope: float, out: Optional[np.ndarray]) -> np.ndarray:
+def _compute(backward: bool, inputs: tuple[np.ndarray, ...], slope: float,
+             out: Optional[np.ndarray]) -> np.ndarray:
     """Forward or backward on validated native arrays (x last), any layout."""
     x = inputs[-1]
     kernels = _kernels_for(x.dtype)
     if kernels is None:
-        reference = _reference.leaky_relu_backward if backward else _reference.leaky_relu
-        return reference(*inputs, slope, out)
+        if backward:
+            return _reference.leaky_relu_backward(inputs[0], x, slope, out)
+        return _reference.leaky_relu(x, slope, out)
     fresh = out is None
-    if fresh:
-        order = "F" if x.flags.f_contiguous and not x.flags.c_contiguous else "C"
+    if out is None:
+        order: Literal["C", "F"] = "F" if x.flags.f_contiguous and not x.flags.c_contiguous else "C"
         out = _empty(x.shape, x.dtype, order=order) if x.size < _blocks.from_items \
             else _blocks.empty(x.shape, x.dtype, x.nbytes, order)
     target = _layout.writable_target(out)
@@ -77,7 +82,8 @@ def _compute(backward: bool, inputs: tuple, slope: float, out: Optional[np.ndarr
     return out
 
 
-def _run(backward: bool, kernels: Kernels, arrays: tuple, slope: float, flags: int) -> None:
+def _run(backward: bool, kernels: Kernels, arrays: tuple[np.ndarray, ...], slope: float,
+         flags: int) -> None:
     """One kernel call over arrays (inputs, then the output) of one shape."""
     for order in ("C", "F"):
         flats = [_layout.flat(a, order) for a in arrays]
@@ -102,7 +108,27 @@ def result(out: np.ndarray, scalar: bool) -> Any:
     return out[()] if scalar else out
 
 
-def leaky_relu(x: ArrayLike, negative_slope: float = 0.01, *,
+# The result types (leaky_c/_typing.py says the rules); the order matters.
+@overload
+def leaky_relu(x: ArrayLike, negative_slope: Slope = ..., *, out: Out) -> Out: ...
+@overload
+def leaky_relu(x: np.ndarray[Nonempty, np.dtype[Float]], negative_slope: Slope = ..., *,
+               out: None = None) -> np.ndarray[Nonempty, np.dtype[Float]]: ...
+@overload
+def leaky_relu(x: np.ndarray[Nonempty, np.dtype[IntegerScalar]], negative_slope: Slope = ..., *,
+               out: None = None) -> np.ndarray[Nonempty, np.dtype[np.float64]]: ...
+@overload
+def leaky_relu(x: Float | np.ndarray[tuple[()], np.dtype[Float]], negative_slope: Slope = ...,
+               *, out: None = None) -> Float: ...
+@overload
+def leaky_relu(x: float | IntegerScalar | np.ndarray[tuple[()], np.dtype[IntegerScalar]],
+               negative_slope: Slope = ..., *, out: None = None) -> np.float64: ...
+@overload
+def leaky_relu(x: ArrayLike, negative_slope: Slope = ..., *,
+               out: None = None) -> NDArray[Any]: ...
+
+
+def leaky_relu(x: ArrayLike, negative_slope: Slope = 0.01, *,
                out: Optional[np.ndarray] = None) -> Any:
     """Leaky ReLU: ``x`` where ``x > 0``, else ``negative_slope * x``.
 
@@ -111,8 +137,9 @@ def leaky_relu(x: ArrayLike, negative_slope: float = 0.01, *,
     x : array_like
         Real input: float16/bfloat16/float32/float64 keep their dtype; integer
         and bool arrays compute in float64.  Any shape, layout and byte order.
-    negative_slope : float, default 0.01
-        Any finite real number (0 gives ReLU; above 1 and negative are fine).
+    negative_slope : real number, default 0.01
+        Any finite real number (0 gives ReLU; above 1 and negative are fine):
+        a Python or NumPy float or int, Fraction, Decimal, or a 0-d array.
         float32 and the 16-bit floats use it rounded to float32.
     out : ndarray, optional
         Where to write the result: exactly x's shape and result dtype.  May be
@@ -122,6 +149,11 @@ def leaky_relu(x: ArrayLike, negative_slope: float = 0.01, *,
     Returns
     -------
     ndarray, or a NumPy scalar for scalar or 0-d input without ``out``.
+        Type checkers see the same (leaky_c/_typing.py): a float array's dtype
+        and shape type kept, float64 for integers, ``out``'s type for ``out=``.
+        A 0-d array is typed as a scalar where its shape type says so
+        (``tuple[()]``); one whose shape is not known to the checker is typed
+        as an ndarray.
 
     Raises
     ------
@@ -146,7 +178,32 @@ def leaky_relu(x: ArrayLike, negative_slope: float = 0.01, *,
     return result(_compute(False, (xc,), slope, out), arr.ndim == 0 and out is None)
 
 
-def leaky_relu_backward(grad_output: ArrayLike, x: ArrayLike, negative_slope: float = 0.01, *,
+@overload
+def leaky_relu_backward(grad_output: ArrayLike, x: ArrayLike, negative_slope: Slope = ..., *,
+                        out: Out, from_output: bool = False) -> Out: ...
+@overload
+def leaky_relu_backward(grad_output: ArrayLike, x: np.ndarray[Nonempty, np.dtype[Float]],
+                        negative_slope: Slope = ..., *, out: None = None,
+                        from_output: bool = False) -> np.ndarray[Nonempty, np.dtype[Float]]: ...
+@overload
+def leaky_relu_backward(grad_output: ArrayLike, x: np.ndarray[Nonempty, np.dtype[IntegerScalar]],
+                        negative_slope: Slope = ..., *, out: None = None, from_output: bool = False,
+                        ) -> np.ndarray[Nonempty, np.dtype[np.float64]]: ...
+@overload
+def leaky_relu_backward(grad_output: ArrayLike, x: Float | np.ndarray[tuple[()], np.dtype[Float]],
+                        negative_slope: Slope = ..., *, out: None = None,
+                        from_output: bool = False) -> Float: ...
+@overload
+def leaky_relu_backward(grad_output: ArrayLike,
+                        x: float | IntegerScalar | np.ndarray[tuple[()], np.dtype[IntegerScalar]],
+                        negative_slope: Slope = ..., *, out: None = None,
+                        from_output: bool = False) -> np.float64: ...
+@overload
+def leaky_relu_backward(grad_output: ArrayLike, x: ArrayLike, negative_slope: Slope = ..., *,
+                        out: None = None, from_output: bool = False) -> NDArray[Any]: ...
+
+
+def leaky_relu_backward(grad_output: ArrayLike, x: ArrayLike, negative_slope: Slope = 0.01, *,
                         out: Optional[np.ndarray] = None, from_output: bool = False) -> Any:
     """Gradient of Leaky ReLU with respect to its input.
 
@@ -159,8 +216,8 @@ def leaky_relu_backward(grad_output: ArrayLike, x: ArrayLike, negative_slope: fl
         Gradient of the loss with respect to the forward's output.
     x : array_like
         The forward's input.  Same shape and dtype as ``grad_output``.
-    negative_slope : float, default 0.01
-        The slope the forward used; any finite real number.
+    negative_slope : real number, default 0.01
+        The slope the forward used; any finite real number, as for leaky_relu.
     out : ndarray, optional
         Where to write the gradient: exactly the inputs' shape and result
         dtype.  May be ``grad_output`` or ``x`` itself, or overlap them in any

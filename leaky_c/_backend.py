@@ -88,7 +88,8 @@ def _load() -> tuple[str, Any, Any]:
     if choice == "numpy":
         return "numpy", None, None
     try:
-        from leaky_c._leaky_c import ffi, lib
+        # cffi's compiled module has no stubs: ffi and lib are Any, here and everywhere.
+        from leaky_c._leaky_c import ffi, lib  # type: ignore[import-not-found]
     except ImportError as exc:
         if choice == "cffi":
             raise ImportError(f"LEAKY_C_BACKEND=cffi, but {_not_built(exc)}") from exc
@@ -118,7 +119,7 @@ backend, ffi, lib = _load()
 
 
 def _c_string(pointer: Any) -> str:
-    return ffi.string(pointer).decode()
+    return str(ffi.string(pointer).decode())
 
 
 #: The CPU features the C knows (csrc/cpu.h), in enum order.
@@ -164,7 +165,7 @@ def active_target() -> str | None:
     """The target whose kernels serve calls now (None on the NumPy backend)."""
     if lib is None:
         return None
-    return compiled_targets()[lib.leaky_get_target()]
+    return compiled_targets()[int(lib.leaky_get_target())]
 
 
 def set_target(name: str) -> None:
@@ -179,7 +180,8 @@ def set_target(name: str) -> None:
 def using_target(name: str) -> Iterator[None]:
     """Run a block on one target, restoring the previous one afterwards (for tests)."""
     previous = active_target()
-    set_target(name)
+    set_target(name)  # raises on the NumPy backend, so previous is a target's name
+    assert previous is not None
     try:
         yield
     finally:

@@ -23,7 +23,7 @@ the block idle again: a result never shares memory with a live array.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal, SupportsIndex
 
 import numpy as np
 
@@ -55,7 +55,7 @@ if lib is not None:
 from_items = FROM_ITEMS
 
 
-def empty(shape: Any, dtype: np.dtype, nbytes: int, order: str = "C") -> np.ndarray:
+def empty(shape: Any, dtype: np.dtype, nbytes: int, order: Literal["C", "F"] = "C") -> np.ndarray:
     """An uninitialised array of nbytes bytes in the given order, from the cache."""
     block = _take(nbytes)
     if not block:  # out of memory here: NumPy may still find some, or raise
@@ -65,15 +65,15 @@ def empty(shape: Any, dtype: np.dtype, nbytes: int, order: str = "C") -> np.ndar
 
 def output_cache_bytes() -> int:
     """Bytes the idle blocks may hold (0: the cache is off)."""
-    return lib.leaky_get_block_cache_bytes() if lib is not None else 0
+    return int(lib.leaky_get_block_cache_bytes()) if lib is not None else 0
 
 
 def output_cache_held() -> int:
     """Bytes the idle blocks hold now."""
-    return lib.leaky_block_cache_held() if lib is not None else 0
+    return int(lib.leaky_block_cache_held()) if lib is not None else 0
 
 
-def set_output_cache(max_bytes: int) -> None:
+def set_output_cache(max_bytes: SupportsIndex) -> None:
     """Let idle result blocks hold at most ``max_bytes`` bytes (an integer >= 0).
 
     0 turns the cache off: large results then come from ``np.empty``, and the
@@ -90,7 +90,7 @@ def set_output_cache(max_bytes: int) -> None:
 
 def release_output_cache() -> int:
     """Free every idle result block now; returns the bytes freed."""
-    return lib.leaky_block_cache_release() if lib is not None else 0
+    return int(lib.leaky_block_cache_release()) if lib is not None else 0
 
 
 set_output_cache(_env_int("LEAKY_C_OUTPUT_CACHE_BYTES", DEFAULT_CACHE_BYTES, 0, MAX_BYTES))

@@ -11,11 +11,14 @@ asks ``compile_args`` once it knows which compiler it has.  Run as a script
 with the ``unix`` flags.
 """
 
+from __future__ import annotations
+
 import os
 import platform
 import struct
+from typing import Optional
 
-from cffi import FFI
+from cffi import FFI  # untyped: pyproject.toml's [tool.mypy] makes it Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CSRC = os.path.join(ROOT, "csrc")
@@ -24,14 +27,14 @@ SOURCES = ["blocks.c", "cpu.c", "dispatch.c", "elementwise.c", "strided.c", "pre
 GCC_LIKE = ("unix", "mingw32", "cygwin")
 
 
-def is_x86(bits):
+def is_x86(bits: int) -> bool:
     """Whether this interpreter runs on x86 with `bits`-bit pointers."""
     machine = platform.machine().lower()
     return (machine in ("x86_64", "amd64", "i386", "i486", "i586", "i686", "x86")
             and struct.calcsize("P") * 8 == bits)
 
 
-def compile_args(compiler_type, x86_32=None):
+def compile_args(compiler_type: str, x86_32: Optional[bool] = None) -> list[str]:
     """Flags for every C file, for a distutils compiler type (and 32-bit x86:
     None means this interpreter's machine)."""
     if compiler_type == "msvc":
@@ -60,20 +63,20 @@ def compile_args(compiler_type, x86_32=None):
     return args + os.environ.get("LEAKY_C_CFLAGS", "").split()
 
 
-def source_args(compiler_type):
+def source_args(compiler_type: str) -> dict[str, list[str]]:
     """Extra flags for single files (relative to the root), for a compiler type."""
     if compiler_type == "msvc" and is_x86(64):
         return {"csrc/target_avx2.c": ["/arch:AVX2"], "csrc/target_avx512.c": ["/arch:AVX512"]}
     return {}
 
 
-def no_rpath(args):
+def no_rpath(args: list[str]) -> list[str]:
     """Linker arguments without run-time search paths (the interpreter's
     LDSHARED names its own lib directory; the module links only libc)."""
     return [a for a in args if not a.startswith(("-Wl,-rpath", "-Wl,-R", "-Wl,--enable-new-dtags"))]
 
 
-def link_args(compiler_type):
+def link_args(compiler_type: str) -> list[str]:
     """Linker flags: LEAKY_C_LDFLAGS (GCC and Clang)."""
     if compiler_type in GCC_LIKE:
         return ["-pthread"] + os.environ.get("LEAKY_C_LDFLAGS", "").split()
@@ -84,7 +87,7 @@ with open(os.path.join(CSRC, "leaky_c_api.h")) as header:
     API = header.read()
 
 
-def make_ffi(root_relative=True):
+def make_ffi(root_relative: bool = True) -> FFI:
     """The FFI with its sources, named relative to the root (setup.py) or absolute."""
     ffi = FFI()
     ffi.cdef(API)

@@ -18,7 +18,7 @@ class Kernels(NamedTuple):
     suffix: str     #: the kernels' name suffix, for show_config()
 
 
-def _table() -> dict:
+def _table() -> dict[np.dtype, Kernels]:
     if lib is None:
         return {}
     dtypes = {"f32": np.dtype(np.float32), "f64": np.dtype(np.float64),
@@ -27,9 +27,9 @@ def _table() -> dict:
     buffers = {"f32": "float[]", "f64": "double[]", "f16": "uint16_t[]", "bf16": "uint16_t[]"}
     return {dtype: Kernels(getattr(lib, f"leaky_fwd_{sfx}"), getattr(lib, f"leaky_bwd_{sfx}"),
                            ffi.typeof(buffers[sfx]), getattr(lib, f"LEAKY_{sfx.upper()}"), sfx)
-            for sfx, dtype in dtypes.items() if dtype is not None}
+            for sfx, dtype in dtypes.items() if isinstance(dtype, np.dtype)}
 
 
 #: dtype -> Kernels, for the dtypes the C serves (empty on the NumPy backend).
-KERNELS: dict = _table()
+KERNELS: dict[np.dtype, Kernels] = _table()
 FRESH_OUTPUT = lib.LEAKY_FRESH_OUTPUT if lib is not None else 0

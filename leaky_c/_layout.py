@@ -18,7 +18,7 @@ _may_share_memory = np.may_share_memory
 
 
 def address(arr: np.ndarray) -> int:
-    return arr.__array_interface__["data"][0]
+    return int(arr.__array_interface__["data"][0])
 
 
 def same_view(a: np.ndarray, b: np.ndarray) -> bool:
@@ -54,7 +54,7 @@ def direct_output(out: np.ndarray) -> bool:
     return out.flags.aligned and out.dtype.isnative and not has_internal_overlap(out)
 
 
-def unaliased(inputs: tuple, dst: np.ndarray) -> list:
+def unaliased(inputs: tuple[np.ndarray, ...], dst: np.ndarray) -> list[np.ndarray]:
     """Inputs as the C may read them while it writes dst (dst has no internal
     overlap): an input sharing memory with dst other than as the same view is
     copied first, as NumPy ufuncs do; unaligned inputs are copied too."""
@@ -77,7 +77,7 @@ def flat(arr: np.ndarray, order: str) -> Optional[np.ndarray]:
     return arr if arr.flags.c_contiguous and arr.flags.aligned else None
 
 
-def merged_axes(arrays: tuple) -> tuple[list, list]:
+def merged_axes(arrays: tuple[np.ndarray, ...]) -> tuple[list[int], list[list[int]]]:
     """(shape, strides per array) for iterating all arrays in the last one's
     memory order, with axes merged wherever every array allows it."""
     dst = arrays[-1]

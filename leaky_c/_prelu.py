@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional, overload
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from . import _layout, _reference
 from ._api import result
 from ._backend import ffi, lib
 from ._kernels import KERNELS
 from ._validate import check_out, gradient_pair, prelu_args, promote
+
+if TYPE_CHECKING:
+    from ._typing import Float, IntegerScalar, Nonempty, Out
 
 
 class _Geometry(NamedTuple):
@@ -42,6 +45,27 @@ def _geometry(shape: tuple[int, ...], w: np.ndarray, axis: Optional[int]) -> _Ge
 
 def _buffer(arr: np.ndarray, writable: bool = False) -> Any:
     return ffi.from_buffer(arr, require_writable=writable)
+
+
+# The result types follow leaky_relu's (leaky_c/_typing.py); the order matters.
+@overload
+def prelu(x: ArrayLike, weight: ArrayLike, *, axis: Optional[int] = 1, out: Out) -> Out: ...
+@overload
+def prelu(x: np.ndarray[Nonempty, np.dtype[Float]], weight: ArrayLike, *,
+          axis: Optional[int] = 1, out: None = None) -> np.ndarray[Nonempty, np.dtype[Float]]: ...
+@overload
+def prelu(x: np.ndarray[Nonempty, np.dtype[IntegerScalar]], weight: ArrayLike, *,
+          axis: Optional[int] = 1,
+          out: None = None) -> np.ndarray[Nonempty, np.dtype[np.float64]]: ...
+@overload
+def prelu(x: Float | np.ndarray[tuple[()], np.dtype[Float]], weight: ArrayLike, *,
+          axis: Optional[int] = 1, out: None = None) -> Float: ...
+@overload
+def prelu(x: float | IntegerScalar | np.ndarray[tuple[()], np.dtype[IntegerScalar]],
+          weight: ArrayLike, *, axis: Optional[int] = 1, out: None = None) -> np.float64: ...
+@overload
+def prelu(x: ArrayLike, weight: ArrayLike, *, axis: Optional[int] = 1,
+          out: None = None) -> NDArray[Any]: ...
 
 
 def prelu(x: ArrayLike, weight: ArrayLike, *, axis: Optional[int] = 1,
@@ -103,9 +127,34 @@ def prelu(x: ArrayLike, weight: ArrayLike, *, axis: Optional[int] = 1,
     return out
 
 
+@overload
+def prelu_backward(grad_output: ArrayLike, x: np.ndarray[Nonempty, np.dtype[Float]],
+                   weight: ArrayLike, *, axis: Optional[int] = 1,
+                   ) -> tuple[np.ndarray[Nonempty, np.dtype[Float]], NDArray[Float]]: ...
+@overload
+def prelu_backward(grad_output: ArrayLike, x: np.ndarray[Nonempty, np.dtype[IntegerScalar]],
+                   weight: ArrayLike, *, axis: Optional[int] = 1,
+                   ) -> tuple[np.ndarray[Nonempty, np.dtype[np.float64]], NDArray[np.float64]]: ...
+@overload
+def prelu_backward(grad_output: ArrayLike, x: Float | np.ndarray[tuple[()], np.dtype[Float]],
+                   weight: ArrayLike, *, axis: Optional[int] = 1,
+                   ) -> tuple[Float, NDArray[Float]]: ...
+@overload
+def prelu_backward(grad_output: ArrayLike,
+                   x: float | IntegerScalar | np.ndarray[tuple[()], np.dtype[IntegerScalar]],
+                   weight: ArrayLike, *, axis: Optional[int] = 1,
+                   ) -> tuple[np.float64, NDArray[np.float64]]: ...
+@overload
 def prelu_backward(grad_output: ArrayLike, x: ArrayLike, weight: ArrayLike, *,
-                   axis: Optional[int] = 1) -> tuple[np.ndarray, np.ndarray]:
+                   axis: Optional[int] = 1) -> tuple[NDArray[Any], NDArray[Any]]: ...
+
+
+def prelu_backward(grad_output: ArrayLike, x: ArrayLike, weight: ArrayLike, *,
+                   axis: Optional[int] = 1) -> tuple[Any, NDArray[Any]]:
     """Gradients of PReLU: ``(grad_input, grad_weight)``; weight and axis as for :func:`prelu`.
+
+    ``grad_input`` is typed as :func:`prelu`'s result (a NumPy scalar for a 0-d
+    or scalar ``x``), ``grad_weight`` is an ndarray of the weight's shape.
 
     ``grad_input`` is ``grad_output`` where ``x > 0``, else
     ``w * grad_output`` (bit-exact with PyTorch's autograd).

@@ -19,7 +19,8 @@ def compute_dtype(dtype: np.dtype) -> np.dtype:
 
 def _slope(negative_slope: float, dtype: np.dtype) -> np.floating:
     with np.errstate(over="ignore"):  # a huge slope overflows float32 to inf: IEEE, not an error
-        return dtype.type(negative_slope)
+        slope: np.floating = dtype.type(negative_slope)
+    return slope
 
 
 def _store(result: np.ndarray, dtype: np.dtype, out: np.ndarray | None) -> np.ndarray:

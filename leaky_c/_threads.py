@@ -19,7 +19,7 @@ from the environment at import, and the threadpoolctl controller.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, SupportsIndex
 
 import numpy as np
 
@@ -105,10 +105,10 @@ _settings: Any = lib if lib is not None else _NumpySettings()
 
 def get_num_threads() -> int:
     """The number of threads a large call uses (LEAKY_C_NUM_THREADS, else the cores)."""
-    return _settings.leaky_get_num_threads()
+    return int(_settings.leaky_get_num_threads())
 
 
-def set_num_threads(n: int) -> None:
+def set_num_threads(n: SupportsIndex) -> None:
     """Use ``n`` threads (an integer >= 1) for large calls from now on.
 
     Safe while other threads compute: calls already running keep their
@@ -119,11 +119,11 @@ def set_num_threads(n: int) -> None:
 
 
 def grain_bytes() -> int:
-    return _settings.leaky_get_grain_bytes()
+    return int(_settings.leaky_get_grain_bytes())
 
 
 def stream_threshold_bytes() -> int:
-    return _settings.leaky_get_stream_threshold()
+    return int(_settings.leaky_get_stream_threshold())
 
 
 def configure(grain: int | None = None, stream_threshold: int | None = None) -> None:
@@ -136,7 +136,7 @@ def configure(grain: int | None = None, stream_threshold: int | None = None) -> 
 
 def pool_workers() -> int:
     """Worker threads the native pool has started (0 on the NumPy backend)."""
-    return _settings.leaky_pool_workers()
+    return int(_settings.leaky_pool_workers())
 
 
 set_num_threads(_env_int("LEAKY_C_NUM_THREADS", available_cores(), 1, MAX_THREADS))
@@ -147,13 +147,13 @@ configure(_env_int("LEAKY_C_GRAIN_BYTES", DEFAULT_GRAIN_BYTES, 1, MAX_BYTES),
 def _register_threadpoolctl() -> Any:
     """Let threadpoolctl's threadpool_limits() limit leaky_c as it limits BLAS."""
     try:
-        import threadpoolctl
+        import threadpoolctl  # untyped: pyproject.toml's [tool.mypy] makes it Any
     except ImportError:
         return None
     if not hasattr(threadpoolctl, "register"):  # before 3.5
         return None
 
-    class LeakyCController(threadpoolctl.LibController):
+    class LeakyCController(threadpoolctl.LibController):  # type: ignore[misc]  # Any base
         user_api = "leaky_c"
         internal_api = "leaky_c"
         filename_prefixes = ("_leaky_c",)

@@ -45,8 +45,9 @@ from leaky_c._kernels import KERNELS
 from leaky_c._validate import BFLOAT16 as _BFLOAT16  # without ml_dtypes, no bfloat16
 
 #: torch dtype -> NumPy dtype, for the dtypes leaky_c serves.
-_NUMPY_DTYPES = {torch.float32: np.dtype(np.float32), torch.float64: np.dtype(np.float64),
-                 torch.float16: np.dtype(np.float16)}
+_NUMPY_DTYPES: dict[torch.dtype, np.dtype] = {
+    torch.float32: np.dtype(np.float32), torch.float64: np.dtype(np.float64),
+    torch.float16: np.dtype(np.float16)}
 if _BFLOAT16 is not None:
     _NUMPY_DTYPES[torch.bfloat16] = _BFLOAT16
 
@@ -81,7 +82,7 @@ try:
     _madvise = _libc.madvise
     _madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
 except (OSError, AttributeError):  # not Linux: no advice
-    _madvise = None
+    _madvise = None  # type: ignore[assignment]
 
 
 def new_like(x: Tensor) -> Tensor:
@@ -112,16 +113,16 @@ def new_like(x: Tensor) -> Tensor:
 SMALL_BYTES = 4 << 20
 #: torch dtype -> (forward, backward, pointer type): the C table's entries
 #: (leaky_c._kernels), empty on the NumPy backend.
-_C_KERNELS: dict = {}
+_C_KERNELS: dict[torch.dtype, tuple[Any, Any, Any]] = {}
 if _backend.lib is not None:
     _C_KERNELS = {t: (k.fwd, k.bwd, _backend.ffi.getctype(k.buffer.item, "*"))
                   for t, k in ((t, KERNELS.get(d)) for t, d in _NUMPY_DTYPES.items()) if k}
     _cast = _backend.ffi.cast
 
 
-def _small(entry: Any, negative_slope: float, *tensors: Tensor) -> bool:
-    """The C kernel can take these tensors' pointers: small, contiguous, no negative bit."""
-    if entry is None or negative_slope - negative_slope != 0.0:  # NaN/inf: leaky_c raises
+def _small(negative_slope: float, *tensors: Tensor) -> bool:
+    """A C kernel can take these tensors' pointers: small, contiguous, no negative bit."""
+    if negative_slope - negative_slope != 0.0:  # NaN/inf: leaky_c raises
         return False
     for t in tensors:
         if t.nbytes >= SMALL_BYTES or t.is_neg() or not t.is_contiguous():
@@ -132,7 +133,7 @@ def _small(entry: Any, negative_slope: float, *tensors: Tensor) -> bool:
 def leaky_relu_into(x: Tensor, negative_slope: float, out: Tensor) -> Tensor:
     """``out = leaky_relu(x)`` on leaky_c's kernel; ``out`` may be ``x`` (in place)."""
     entry = _C_KERNELS.get(x.dtype)
-    if _small(entry, negative_slope, x, out):
+    if entry is not None and _small(negative_slope, x, out):
         pointer = entry[2]
         if not entry[0](_cast(pointer, x.data_ptr()), _cast(pointer, out.data_ptr()),
                         x.numel(), negative_slope, 0):
@@ -149,7 +150,8 @@ def leaky_relu_backward_new(grad_output: Tensor, saved: Tensor, negative_slope: 
     entry = _C_KERNELS.get(saved.dtype)
     if (grad_output.dtype is saved.dtype and grad_output.shape == saved.shape
             and not (from_output and negative_slope < 0)
-            and _small(entry, negative_slope, grad_output, saved, grad_input)):
+            and entry is not None
+            and _small(negative_slope, grad_output, saved, grad_input)):
         pointer = entry[2]
         if not entry[1](_cast(pointer, grad_output.data_ptr()), _cast(pointer, saved.data_ptr()),
                         _cast(pointer, grad_input.data_ptr()), saved.numel(), negative_slope,
@@ -160,11 +162,12 @@ def leaky_relu_backward_new(grad_output: Tensor, saved: Tensor, negative_slope: 
     return grad_input
 
 
-def _dense_order(x: Tensor) -> Optional[list]:
+def _dense_order(x: Tensor) -> Optional[list[int]]:
     """The permutation that makes a dense x C-contiguous (channels_last: N, H, W, C), or None."""
     if x.is_contiguous():
         return list(range(x.dim()))
-    order = sorted(range(x.dim()), key=lambda d: -x.stride(d))
+    strides = x.stride()
+    order = sorted(range(x.dim()), key=lambda d: -strides[d])
     return order if x.permute(order).is_contiguous() else None
 
 
@@ -174,7 +177,7 @@ def _prelu_output(x: Tensor, empty_like: Any = new_like) -> Tensor:
         x.shape, dtype=x.dtype, device=x.device)
 
 
-def _prelu_layout(x: Tensor) -> tuple[Tensor, list]:
+def _prelu_layout(x: Tensor) -> tuple[Tensor, list[int]]:
     """x as C-contiguous (a permuted view when dense, else a copy), and the permutation."""
     order = _dense_order(x)
     if order is None:
@@ -188,7 +191,7 @@ def _prelu_weight(weight: Tensor) -> Any:
     return values.reshape(()) if weight.numel() == 1 else values
 
 
-def _channel_axis(order: list, x: Tensor) -> int:
+def _channel_axis(order: list[int], x: Tensor) -> int:
     return order.index(1) if x.dim() >= 2 else 0
 
 
@@ -287,7 +290,9 @@ def backward_route(grad_output: Tensor, saved: Tensor) -> str:
 def leaky_relu_backward_aten(grad_output: Tensor, saved: Tensor, negative_slope: float,
                              from_output: bool) -> Tensor:
     """PyTorch's own leaky_relu backward (differentiable, batched, forward-AD capable)."""
-    return torch.ops.aten.leaky_relu_backward(grad_output, saved, negative_slope, from_output)
+    grad_input: Tensor = torch.ops.aten.leaky_relu_backward(grad_output, saved, negative_slope,
+                                                            from_output)
+    return grad_input
 
 
 def prelu_backward_aten(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
@@ -405,12 +410,12 @@ def _check_pair(grad_output: Tensor, other: Tensor, name: str) -> None:
                          f"shape {tuple(other.shape)}; they must match")
 
 
-def _leaky_relu_setup(ctx: Any, inputs: tuple, output: Tensor) -> None:
+def _leaky_relu_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
     x, ctx.negative_slope, ctx.save_output = inputs
     ctx.save_for_backward(output if ctx.save_output else x)
 
 
-def _leaky_relu_grad(ctx: Any, grad_output: Tensor) -> tuple:
+def _leaky_relu_grad(ctx: Any, grad_output: Tensor) -> tuple[Any, ...]:
     saved, = ctx.saved_tensors
     return leaky_relu_backward(grad_output, saved, ctx.negative_slope, ctx.save_output,
                                direct=False), None, None
@@ -419,12 +424,12 @@ def _leaky_relu_grad(ctx: Any, grad_output: Tensor) -> tuple:
 leaky_relu_op.register_autograd(_leaky_relu_grad, setup_context=_leaky_relu_setup)
 
 
-def _backward_setup(ctx: Any, inputs: tuple, output: Tensor) -> None:
+def _backward_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
     _, saved, ctx.negative_slope, ctx.from_output = inputs
     ctx.save_for_backward(saved)
 
 
-def _backward_grad(ctx: Any, grad_grad_input: Tensor) -> tuple:
+def _backward_grad(ctx: Any, grad_grad_input: Tensor) -> tuple[Any, ...]:
     saved, = ctx.saved_tensors
     # d(grad_input)/d(grad_output) is the same mask; d/d(saved) is zero almost everywhere.
     return (leaky_relu_backward(grad_grad_input, saved, ctx.negative_slope, ctx.from_output,
@@ -459,11 +464,11 @@ def _(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
             torch.empty_like(weight, memory_format=torch.contiguous_format))
 
 
-def _prelu_setup(ctx: Any, inputs: tuple, output: Tensor) -> None:
+def _prelu_setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
     ctx.save_for_backward(*inputs)
 
 
-def _prelu_grad(ctx: Any, grad_output: Tensor) -> tuple:
+def _prelu_grad(ctx: Any, grad_output: Tensor) -> tuple[Any, ...]:
     x, weight = ctx.saved_tensors
     return prelu_backward(grad_output, x, weight, direct=False)
 
@@ -472,7 +477,7 @@ prelu_op.register_autograd(_prelu_grad, setup_context=_prelu_setup)
 
 
 def _prelu_backward_grad(ctx: Any, grad_grad_input: Optional[Tensor],
-                         grad_grad_weight: Optional[Tensor]) -> tuple:
+                         grad_grad_weight: Optional[Tensor]) -> tuple[Any, ...]:
     """Gradients of (grad_input, grad_weight) from differentiable aten ops (double backward).
 
     grad_input = where(x > 0, g, w * g) and grad_weight = sum over x <= 0 of x * g.
@@ -494,7 +499,7 @@ def _prelu_backward_grad(ctx: Any, grad_grad_input: Optional[Tensor],
     return d_grad, d_x, d_weight
 
 
-def _prelu_backward_setup(ctx: Any, inputs: tuple, output: tuple) -> None:
+def _prelu_backward_setup(ctx: Any, inputs: tuple[Any, ...], output: tuple[Any, ...]) -> None:
     ctx.save_for_backward(*inputs)
 
 
@@ -515,25 +520,27 @@ prelu_backward_op.register_autograd(_prelu_backward_grad, setup_context=_prelu_b
 _AUTOGRAD_LIBRARY = torch.library.Library("leaky_c", "IMPL")
 
 
-def _leaky_relu_tangent(primals: tuple, tangents: tuple, negative_slope: float,
+def _leaky_relu_tangent(primals: tuple[Any, ...], tangents: tuple[Any, ...], negative_slope: float,
                         save_output: bool) -> Tensor:
     (x,), (x_t,) = primals, tangents
-    return torch.ops.aten.leaky_relu_backward(x_t, x, negative_slope, False)
+    tangent: Tensor = torch.ops.aten.leaky_relu_backward(x_t, x, negative_slope, False)
+    return tangent
 
 
-def _leaky_relu_backward_tangent(primals: tuple, tangents: tuple, negative_slope: float,
-                                 from_output: bool) -> Tensor:
+def _leaky_relu_backward_tangent(primals: tuple[Any, ...], tangents: tuple[Any, ...],
+                                 negative_slope: float, from_output: bool) -> Tensor:
     (_, saved), (grad_t, _) = primals, tangents  # zero almost everywhere in saved
-    return torch.ops.aten.leaky_relu_backward(grad_t, saved, negative_slope, from_output)
+    tangent: Tensor = torch.ops.aten.leaky_relu_backward(grad_t, saved, negative_slope, from_output)
+    return tangent
 
 
-def _prelu_tangent(primals: tuple, tangents: tuple) -> Tensor:
+def _prelu_tangent(primals: tuple[Any, ...], tangents: tuple[Any, ...]) -> Tensor:
     (x, weight), (x_t, weight_t) = primals, tangents
     w, w_t = channel_view(weight, x), channel_view(weight_t, x)
     return torch.where(x >= 0, x_t, w * x_t + w_t * x)  # (PyTorch's: >= 0)
 
 
-def _prelu_backward_tangent(primals: tuple, tangents: tuple) -> tuple:
+def _prelu_backward_tangent(primals: tuple[Any, ...], tangents: tuple[Any, ...]) -> tuple[Any, ...]:
     (grad, x, weight), (grad_t, x_t, weight_t) = primals, tangents
     w, w_t = channel_view(weight, x), channel_view(weight_t, x)
     positive = x >= 0  # (PyTorch's formulas: >= 0)
@@ -542,8 +549,8 @@ def _prelu_backward_tangent(primals: tuple, tangents: tuple) -> tuple:
     return grad_input_t, grad_weight_t.sum_to_size(w.shape).reshape(weight.shape)
 
 
-def _register_full_autograd(name: str, op: Any, defaults: tuple, setup: Any, backward: Any,
-                            tangent: Any, reference: Any, tensor_count: int,
+def _register_full_autograd(name: str, op: Any, defaults: tuple[Any, ...], setup: Any,
+                            backward: Any, tangent: Any, reference: Any, tensor_count: int,
                             elementwise: bool = False) -> None:
     class Function(torch.autograd.Function):
         @staticmethod
@@ -552,7 +559,7 @@ def _register_full_autograd(name: str, op: Any, defaults: tuple, setup: Any, bac
                 return op(*args)
 
         @staticmethod
-        def setup_context(ctx: Any, inputs: tuple, output: Any) -> None:
+        def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
             setup(ctx, inputs, output)
             ctx.save_for_forward(*inputs[:tensor_count])
             ctx.non_tensor_args = inputs[tensor_count:]
@@ -576,11 +583,11 @@ def _register_full_autograd(name: str, op: Any, defaults: tuple, setup: Any, bac
         args = (*args, *defaults[len(defaults) - missing:]) if missing else args
         if functorch_active():
             return reference(*args)
-        return Function.apply(*args)
+        return Function.apply(*args)  # type: ignore[no-untyped-call]  # torch leaves it bare
     _AUTOGRAD_LIBRARY.impl(name, kernel, "AutogradCPU")
 
     if elementwise:
-        def vmap_rule(info: Any, in_dims: tuple, *args: Any) -> tuple:
+        def vmap_rule(info: Any, in_dims: tuple[Any, ...], *args: Any) -> tuple[Any, ...]:
             """Elementwise: every tensor with its batch dimension first, then the PyTorch
             function (PReLU's operators keep PyTorch's per-sample fallback)."""
             tensors = [t.movedim(d, 0) if d is not None else t.expand(info.batch_size, *t.shape)

@@ -19,7 +19,7 @@ from . import _reference
 _F64 = np.dtype(np.float64)
 
 try:  # bfloat16 is NumPy's through ml_dtypes, an optional dependency
-    import ml_dtypes
+    import ml_dtypes  # (pyproject.toml's [tool.mypy] lets it be absent)
     BFLOAT16: Optional[np.dtype] = np.dtype(ml_dtypes.bfloat16)
 except ImportError:
     BFLOAT16 = None
@@ -38,12 +38,12 @@ def negative_slope(value: Any, name: str = "negative_slope") -> float:
             or not isinstance(value, (numbers.Real, Decimal)):
         raise TypeError(f"{name} must be a real number, got {type(given).__name__}")
     try:
-        value = float(value)
+        slope = float(value)
     except (OverflowError, ValueError):  # ValueError: Decimal("sNaN")
         raise ValueError(f"{name} must be finite, got {given!r}") from None
-    if value - value != 0.0:
+    if slope - slope != 0.0:
         raise ValueError(f"{name} must be finite, got {given!r}")
-    return value
+    return slope
 
 
 def integer(value: Any, name: str) -> int:
@@ -117,7 +117,7 @@ def from_output(value: Any, slope: float) -> bool:
     return bool(value)
 
 
-def check_out(out: Any, shape: tuple, dtype: np.dtype, source: str) -> None:
+def check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype, source: str) -> None:
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
     if out.dtype != dtype and out.dtype.newbyteorder("=") != dtype:

@@ -18,7 +18,7 @@ Importing this module imports dask; ``import leaky_c`` alone does not.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +31,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without dask
 
 import leaky_c
 
+if TYPE_CHECKING:
+    from leaky_c._typing import Slope
+
 __all__ = ["leaky_relu", "leaky_relu_backward"]
 
 
@@ -41,14 +44,15 @@ def _check_dask_array(obj: Any, name: str) -> None:
             "for NumPy arrays use leaky_c.leaky_relu / leaky_c.leaky_relu_backward")
 
 
-def _blockwise(block_function: Any, token: str, arrays: tuple, negative_slope: float,
-               dtype: np.dtype) -> da.Array:
+def _blockwise(block_function: Any, token: str, arrays: tuple[da.Array, ...],
+               negative_slope: Slope, dtype: np.dtype) -> da.Array:
     """block_function on matching blocks of same-shaped arrays, rechunked to common chunks."""
     index = tuple(range(arrays[-1].ndim))
     pairs = [item for arr in arrays for item in (arr, index)]
-    return da.blockwise(block_function, index, *pairs, token=token, dtype=dtype,
-                        meta=np.empty((0,) * len(index), dtype=dtype),
-                        negative_slope=float(negative_slope))
+    result: da.Array = da.blockwise(block_function, index, *pairs, token=token, dtype=dtype,
+                                    meta=np.empty((0,) * len(index), dtype=dtype),
+                                    negative_slope=float(negative_slope))
+    return result
 
 
 def _forward_block(block: np.ndarray, negative_slope: float) -> np.ndarray:
@@ -60,7 +64,7 @@ def _backward_block(grad_block: np.ndarray, x_block: np.ndarray,
     return np.asarray(leaky_c.leaky_relu_backward(grad_block, x_block, negative_slope))
 
 
-def leaky_relu(darr: da.Array, negative_slope: float = 0.01) -> da.Array:
+def leaky_relu(darr: da.Array, negative_slope: Slope = 0.01) -> da.Array:
     """Leaky ReLU of a Dask array, lazily, block by block with leaky_c's kernels.
 
     Parameters
@@ -69,8 +73,8 @@ def leaky_relu(darr: da.Array, negative_slope: float = 0.01) -> da.Array:
         Real input of any shape and chunking.  The result has the same chunks
         and the dtype :func:`leaky_c.leaky_relu` gives (float16/32/64 kept,
         integers and bools as float64).
-    negative_slope : float, default 0.01
-        Any finite real number.
+    negative_slope : real number, default 0.01
+        Any finite real number, as for :func:`leaky_c.leaky_relu`.
 
     Returns
     -------
@@ -92,7 +96,7 @@ def leaky_relu(darr: da.Array, negative_slope: float = 0.01) -> da.Array:
 
 
 def leaky_relu_backward(grad_output: da.Array, x: da.Array,
-                        negative_slope: float = 0.01) -> da.Array:
+                        negative_slope: Slope = 0.01) -> da.Array:
     """Gradient of Leaky ReLU for Dask arrays, lazily, with leaky_c's kernels.
 
     ``grad_output`` where ``x > 0``, else ``negative_slope * grad_output``.

@@ -55,7 +55,7 @@ class Settings:
     seed: int = 0
     samples: int = 900
     classes: int = 3
-    hidden: tuple = (64, 64, 64)
+    hidden: tuple[int, ...] = (64, 64, 64)
     epochs: int = 40
     batch_size: int = 30
     learning_rate: float = 0.5
@@ -76,11 +76,12 @@ class History:
     """Per-epoch measurements of one run; index 0 is before training."""
 
     negative_slope: float
-    loss: list = field(default_factory=list)
-    accuracy: list = field(default_factory=list)
-    dead: list = field(default_factory=list)  # per epoch: one fraction per hidden layer
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    #: per epoch: one fraction per hidden layer
+    dead: list[list[float]] = field(default_factory=list)
     #: per epoch: per hidden layer, the norm of the loss's gradient for its weights
-    grad_norm: list = field(default_factory=list)
+    grad_norm: list[list[float]] = field(default_factory=list)
 
 
 def spirals(samples: int, classes: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -113,7 +114,7 @@ class Network:
         self.negative_slope = negative_slope
 
     @classmethod
-    def initial(cls, sizes: tuple, bias_shift: float, rng: np.random.Generator,
+    def initial(cls, sizes: tuple[int, ...], bias_shift: float, rng: np.random.Generator,
                 negative_slope: float) -> "Network":
         """He-initialised weights; hidden biases all ``-bias_shift``, output biases 0."""
         weights = [rng.normal(0.0, np.sqrt(2.0 / n_in), (n_in, n_out))
@@ -430,7 +431,7 @@ def run(settings: Settings, outdir: str) -> dict[str, Any]:
     return table
 
 
-def _hidden(text: str) -> tuple:
+def _hidden(text: str) -> tuple[int, ...]:
     try:
         sizes = tuple(int(part) for part in text.split(","))
     except ValueError:

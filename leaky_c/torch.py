@@ -33,7 +33,7 @@ from __future__ import annotations
 import collections
 import operator
 import warnings
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 try:
     import torch
@@ -48,15 +48,18 @@ from torch.autograd.graph import increment_version
 from leaky_c import _torch_ops as _ops
 from leaky_c._validate import negative_slope as _check_slope
 
+if TYPE_CHECKING:
+    from leaky_c._typing import Slope
+
 __all__ = ["LeakyReLU", "PReLU", "leaky_relu", "path_counts", "prelu", "use_direct_path"]
 
 #: Calls per ``(function, path)``: path ``"direct"``, ``"op"`` or ``"torch"`` (see
 #: the module docstring).  Eager calls only; ``path_counts.clear()`` resets it.
-path_counts: collections.Counter = collections.Counter()
+path_counts: collections.Counter[tuple[str, str]] = collections.Counter()
 
 _PLAIN_TENSOR_TYPES = _ops.PLAIN_TENSOR_TYPES
 _direct_enabled = True
-_warned: set = set()
+_warned: set[tuple[str, str]] = set()
 _is_compiling = torch.compiler.is_compiling
 _is_exporting = torch.compiler.is_exporting
 _observed = _ops.observed
@@ -74,7 +77,7 @@ def use_direct_path(enabled: bool) -> None:
     _direct_enabled = enabled
 
 
-def _unserved(tensors: tuple) -> Optional[str]:
+def _unserved(tensors: tuple[Any, ...]) -> Optional[str]:
     """Why leaky_c cannot serve these tensors (None if it can).  Under compile too:
     dynamo evaluates the transform checks at trace time and guards on them."""
     if _ops.functorch_active():
@@ -95,7 +98,7 @@ def _unserved(tensors: tuple) -> Optional[str]:
     return None
 
 
-def _direct(tensors: tuple) -> bool:
+def _direct(tensors: tuple[Any, ...]) -> bool:
     """Plain eager CPU tensors that nothing else observes: call the kernels directly."""
     if not _direct_enabled or _observed():
         return False
@@ -146,7 +149,7 @@ class _LeakyReLU(torch.autograd.Function):
         return output
 
     @staticmethod
-    def backward(ctx: Any, grad_output: Tensor) -> tuple:
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Any, ...]:
         saved, = ctx.saved_tensors
         # Decided again here (_ops.backward_route): batched gradients, transforms,
         # compiled autograd and create_graph=True are not the forward's business.
@@ -157,12 +160,15 @@ class _LeakyReLU(torch.autograd.Function):
 #: ``_LeakyReLU.apply`` without ``Function.apply``'s Python layer (~2 us), which binds
 #: default arguments (there are none) and unwraps dead functorch wrappers (the
 #: fast path below takes no functorch tensor).
-_leaky_relu_apply = super(torch.autograd.Function, _LeakyReLU).apply
+_leaky_relu_apply: Callable[[Tensor, float, bool], Tensor] = \
+    super(torch.autograd.Function, _LeakyReLU).apply
+#: ``Function.apply``, typed (PyTorch leaves it unannotated).
+_leaky_relu_function: Callable[[Tensor, float, bool], Tensor] = _LeakyReLU.apply
 _functorch_wrapped = _ops.functorch_wrapped
 _legacy_batched = _ops.legacy_batched
 
 
-def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+def leaky_relu(input: Tensor, negative_slope: Slope = 0.01, inplace: bool = False) -> Tensor:
     """Leaky ReLU of a tensor: ``torch.nn.functional.leaky_relu`` with leaky_c's kernels.
 
     Parameters
@@ -173,8 +179,9 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
         compiled, exported or traced); everything else runs
         ``torch.nn.functional.leaky_relu`` with a warning (see the module
         docstring and :data:`path_counts`).
-    negative_slope : float, default 0.01
-        The slope for ``input <= 0``; any finite real number.
+    negative_slope : real number, default 0.01
+        The slope for ``input <= 0``; any finite real number, as for
+        :func:`leaky_c.leaky_relu`.
     inplace : bool, default False
         Overwrite ``input`` and return it.  The backward pass then uses the
         output, and raises RuntimeError for a negative slope (as PyTorch does).
@@ -198,7 +205,7 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
             return _ops.leaky_relu_into(input, negative_slope, _ops.new_like(input))
         if not _functorch_wrapped(input):
             return _leaky_relu_apply(input, negative_slope, False)
-        return _LeakyReLU.apply(input, negative_slope, False)
+        return _leaky_relu_function(input, negative_slope, False)
     if not isinstance(input, Tensor):
         raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
     slope = _check_slope(negative_slope)
@@ -213,11 +220,13 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
     # In place, the operator path's copy_ checks what autograd forbids (a leaf, or a
     # view of one, that requires grad) before anything is written; the direct path
     # would only find out after writing.
+    # (_base: a view's is never None, which mypy cannot know.)
     if _direct((input,)) and not (inplace and (input.is_neg() or needs_grad and (
-            input.is_leaf or input._is_view() and input._base.is_leaf))):
+            input.is_leaf or input._is_view()
+            and input._base.is_leaf))):  # type: ignore[union-attr]
         path_counts[_LEAKY_RELU_DIRECT] += 1
         if needs_grad:
-            return _LeakyReLU.apply(input, slope, inplace)
+            return _leaky_relu_function(input, slope, inplace)
         output = _ops.leaky_relu_into(input, slope, input if inplace else _ops.new_like(input))
         if inplace:
             # No graph to record, but count the write, so a backward through an
@@ -230,7 +239,8 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
         return torch.nn.functional.leaky_relu(input, slope, inplace=True)
     _count("leaky_relu", "op")
     if not inplace:
-        return _ops.leaky_relu_op(input, slope)
+        output_op: Tensor = _ops.leaky_relu_op(input, slope)
+        return output_op
     # The functional form where a graph is recorded now, or may be replayed with grad
     # (jit.trace and export record programs that run without a grad-mode guard; the
     # in-place operator has no autograd), or the negative bit is set (is_neg would break
@@ -249,19 +259,22 @@ class LeakyReLU(nn.Module):
 
     Parameters
     ----------
-    negative_slope : float, default 0.01
-        The slope for inputs <= 0; any finite real number.
+    negative_slope : real number, default 0.01
+        The slope for inputs <= 0; any finite real number, as for :func:`leaky_relu`.
     inplace : bool, default False
         Overwrite the input (backward raises RuntimeError for a negative slope).
     """
 
-    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
+    def __init__(self, negative_slope: Slope = 0.01, inplace: bool = False) -> None:
         super().__init__()
         self.negative_slope = _check_slope(negative_slope)
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
         return leaky_relu(input, self.negative_slope, self.inplace)
+
+    if TYPE_CHECKING:  # nn.Module's __call__ is typed Any: say that calling runs forward
+        def __call__(self, input: Tensor) -> Tensor: ...
 
     def __prepare_scriptable__(self) -> nn.Module:
         """``torch.jit.script`` compiles PyTorch's module in this one's place (same bits)."""
@@ -281,9 +294,13 @@ class _PReLU(torch.autograd.Function):
         return _ops.prelu_new(input, weight)
 
     @staticmethod
-    def backward(ctx: Any, grad_output: Tensor) -> tuple:
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Any, ...]:
         input, weight = ctx.saved_tensors
         return _ops.prelu_backward(grad_output, input, weight, direct=True)
+
+
+#: ``Function.apply``, typed (PyTorch leaves it unannotated).
+_prelu_function: Callable[[Tensor, Tensor], Tensor] = _PReLU.apply
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
@@ -316,10 +333,11 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
     if _direct((input, weight)):
         path_counts["prelu", "direct"] += 1
         if torch.is_grad_enabled() and (input.requires_grad or weight.requires_grad):
-            return _PReLU.apply(input, weight)
+            return _prelu_function(input, weight)
         return _ops.prelu_new(input, weight)
     _count("prelu", "op")
-    return _ops.prelu_op(input, weight)
+    output: Tensor = _ops.prelu_op(input, weight)
+    return output
 
 
 class PReLU(nn.Module):
@@ -355,6 +373,9 @@ class PReLU(nn.Module):
 
     def forward(self, input: Tensor) -> Tensor:
         return prelu(input, self.weight)
+
+    if TYPE_CHECKING:  # as LeakyReLU's
+        def __call__(self, input: Tensor) -> Tensor: ...
 
     def __prepare_scriptable__(self) -> nn.Module:
         """``torch.jit.script`` compiles PyTorch's module in this one's place, sharing the weight."""
