@@ -27,9 +27,12 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Python; demo_summary.md is the demo's output).
 PAGES = [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
 FENCE = re.compile(r"^```(\w*)[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
-IMPORT = re.compile(r"^\s*(?:>>> )?\s*(?:import|from)\s+([A-Za-z_]\w*)", re.MULTILINE)
+IMPORT = re.compile(r"^\s*(?:>>> )?\s*(?:import|from)\s+([A-Za-z_][\w.]*)", re.MULTILINE)
+#: Modules that import another distribution under their name.
+BEHIND = {"dask.distributed": "distributed"}
 #: How to install each optional package a block may import.
 INSTALL = {"torch": "pip install torch==2.13.0", "dask": "pip install '.[dask]'",
+           "distributed": "pip install '.[dask]'",
            "matplotlib": "pip install '.[demo]'", "ml_dtypes": "pip install '.[bfloat16]'"}
 
 
@@ -69,7 +72,8 @@ def test_the_pages_have_runnable_blocks_of_both_kinds():
                            "build; the other CI steps run them")
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"{b.page}:{b.line}" for b in BLOCKS])
 def test_block_runs_as_written(block: Block, tmp_path: Path):
-    for module in sorted(set(IMPORT.findall(block.code))):
+    names = set(IMPORT.findall(block.code))
+    for module in sorted({BEHIND.get(name, name.split(".")[0]) for name in names}):
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"{block.page}, block at line {block.line}, needs {module} "
                         f"({INSTALL.get(module, f'pip install {module}')})")
