@@ -42,13 +42,13 @@ def test_info_prints_the_configuration_and_a_worked_example(capsys):
     assert "leaky_relu(x, 0.1)       = [-0.3 -0.1 -0.   0.   0.5  2. ]" in printed
 
 
-def test_bench_without_the_suite_says_which_tree_was_imported_and_what_to_do(tmp_path):
+def test_bench_without_the_suite_says_which_tree_was_imported_and_what_to_do():
     # As from a source tree: leaky_c.benchmarks exists only where pip installed it.
     code = ("import sys; sys.modules['leaky_c.benchmarks'] = None; "
             "from leaky_c.__main__ import main; sys.exit(main(['bench']))")
-    result = run([sys.executable, "-c", code], cwd=tmp_path)
+    here = os.path.dirname(os.path.abspath(leaky_c.__file__))
+    result = run([sys.executable, "-c", code], cwd=os.path.dirname(here))  # this leaky_c
     assert result.returncode == 2, result.stderr
-    here = os.path.dirname(leaky_c.__file__)
     assert f"leaky_c's benchmark suite is not importable: this leaky_c ({here})" in result.stderr
     assert "leaky-c bench (it works from any directory)" in result.stderr
     assert "pip install -e '.[bench]'" in result.stderr
