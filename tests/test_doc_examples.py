@@ -22,6 +22,8 @@ from typing import NamedTuple
 
 import pytest
 
+from leaky_c import _extras
+
 ROOT = Path(__file__).resolve().parent.parent
 #: The pages: the README, and the documentation's own (CHANGELOG and CONTRIBUTING hold no
 #: Python; demo_summary.md is the demo's output).
@@ -30,10 +32,11 @@ FENCE = re.compile(r"^```(\w*)[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTAL
 IMPORT = re.compile(r"^\s*(?:>>> )?\s*(?:import|from)\s+([A-Za-z_][\w.]*)", re.MULTILINE)
 #: Modules that import another distribution under their name.
 BEHIND = {"dask.distributed": "distributed"}
-#: How to install each optional package a block may import.
-INSTALL = {"torch": "pip install torch==2.13.0", "dask": "pip install '.[dask]'",
-           "distributed": "pip install '.[dask]'",
-           "matplotlib": "pip install '.[demo]'", "ml_dtypes": "pip install '.[bfloat16]'"}
+#: How to install each optional package a block may import (the extras' hints, read from
+#: the package metadata like every other install hint).
+INSTALL = {"torch": "pip install torch==2.13.0", "dask": _extras.hint("dask"),
+           "distributed": _extras.hint("dask"), "matplotlib": _extras.hint("demo"),
+           "ml_dtypes": _extras.hint("bfloat16")}
 
 
 class Block(NamedTuple):
