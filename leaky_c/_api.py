@@ -39,7 +39,7 @@ def _fast(kernel: Any, buffer: Any, grad_output: Optional[np.ndarray], x: np.nda
     """The result of one direct kernel call, or None where it does not apply."""
     n = x.size
     if out is None:
-        result = _empty(x.shape, x.dtype) if n < _blocks.from_items \
+        result = _empty(x.shape, x.dtype) if n < _blocks.from_items or x.nbytes < _blocks.from_bytes \
             else _blocks.empty(x.shape, x.dtype, x.nbytes)
         flags = FRESH_OUTPUT
     elif type(out) is _ndarray and out.dtype is x.dtype and out.shape == x.shape:
@@ -70,7 +70,7 @@ def _compute(backward: bool, inputs: tuple[np.ndarray, ...], slope: float,
     fresh = out is None
     if out is None:
         order: Literal["C", "F"] = "F" if x.flags.f_contiguous and not x.flags.c_contiguous else "C"
-        out = _empty(x.shape, x.dtype, order=order) if x.size < _blocks.from_items \
+        out = _empty(x.shape, x.dtype, order=order) if x.nbytes < _blocks.from_bytes \
             else _blocks.empty(x.shape, x.dtype, x.nbytes, order)
     target = _layout.writable_target(out)
     direct = _layout.direct_output(target)

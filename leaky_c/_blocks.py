@@ -1,6 +1,6 @@
 """Large results in recycled memory: the Python face of csrc/blocks.c.
 
-An allocating call whose result has at least ``FROM_ITEMS`` elements takes its memory
+An allocating call whose result has at least ``FROM_BYTES`` bytes takes its memory
 from a bounded cache of blocks instead of ``np.empty``: in a steady loop the
 block of the result the loop dropped comes back, already mapped, so the call
 runs at the speed of ``out=`` instead of faulting in a new mapping page by
@@ -31,10 +31,16 @@ from ._backend import ffi, lib
 from ._threads import MAX_BYTES, _check_range, _env_int
 from ._validate import integer
 
-#: Results of at least this many elements use the cache: below, glibc's heap
-#: recycles freed memory itself and np.empty costs less than the cache's own
-#: Python work (measured: benchmarks/RESULTS.md, "Allocating calls").
-FROM_ITEMS = 1 << 20
+#: Results of at least this many bytes use the cache: one block class (2 MiB,
+#: csrc/blocks.c), so a block holds at most twice its result.  Below it
+#: np.empty serves: whether glibc recycles a heap block or maps fresh pages
+#: there depends on the process's history (its dynamic mmap threshold), which
+#: the cache takes out of the picture from here on; smaller results would
+#: waste most of a 2 MiB block (measured: benchmarks/RESULTS.md, "--compare
+#: between identical runs").
+FROM_BYTES = 2 << 20
+#: The most bytes an element of a dtype the C serves has (float64).
+_MAX_ITEMSIZE = 8
 
 
 def _physical_bytes() -> int:
@@ -51,8 +57,10 @@ _empty = np.empty
 if lib is not None:
     _take, _give, _gc, _buffer = lib.leaky_block_take, lib.leaky_block_give, ffi.gc, ffi.buffer
 
-#: Results from this many elements come from the cache (never, when it is off).
-from_items = FROM_ITEMS
+#: Results of from_bytes bytes or more come from the cache (never, when it is
+#: off); from_items lets a call of fewer elements skip the byte count.
+from_bytes = FROM_BYTES
+from_items = FROM_BYTES // _MAX_ITEMSIZE
 
 
 def empty(shape: Any, dtype: np.dtype, nbytes: int, order: Literal["C", "F"] = "C") -> np.ndarray:
@@ -79,13 +87,14 @@ def set_output_cache(max_bytes: SupportsIndex) -> None:
     0 turns the cache off: large results then come from ``np.empty``, and the
     idle blocks are freed; a smaller limit frees the oldest blocks beyond it.
     Results in use are not affected."""
-    global from_items
+    global from_bytes, from_items
     max_bytes = integer(max_bytes, "max_bytes")
     _check_range(max_bytes, 0, MAX_BYTES, "max_bytes", ValueError)
     if lib is None:
         return
     lib.leaky_set_block_cache_bytes(max_bytes)
-    from_items = FROM_ITEMS if max_bytes else 1 << 62
+    from_bytes = FROM_BYTES if max_bytes else 1 << 62
+    from_items = from_bytes // _MAX_ITEMSIZE
 
 
 def release_output_cache() -> int:

@@ -40,7 +40,7 @@ def config() -> dict[str, Any]:
         "stream_threshold_bytes": _threads.stream_threshold_bytes(),
         "output_cache_bytes": _blocks.output_cache_bytes(),
         "output_cache_held": _blocks.output_cache_held(),
-        "output_cache_from_items": _blocks.FROM_ITEMS,
+        "output_cache_from_bytes": _blocks.FROM_BYTES,
         "numpy": np.__version__,
     }
 
@@ -66,7 +66,7 @@ def show_config(file: TextIO | None = None) -> None:
         f"streaming stores from:  {cfg['stream_threshold_bytes']} bytes of output, into"
         " existing arrays  (LEAKY_C_STREAM_THRESHOLD)",
         f"output cache:           {cfg['output_cache_bytes']} bytes at most, {cfg['output_cache_held']}"
-        f" held, for results of {cfg['output_cache_from_items']}+ elements",
+        f" held, for results of {cfg['output_cache_from_bytes']}+ bytes",
         "                        (LEAKY_C_OUTPUT_CACHE_BYTES, set_output_cache, release_output_cache)",
     ]
     print("\n".join(lines), file=file)

@@ -1,11 +1,12 @@
 """Large results in recycled memory (leaky_c/_blocks.py, csrc/blocks.c).
 
-Results of at least FROM_ITEMS elements come from a bounded cache of blocks,
+Results of at least FROM_BYTES bytes come from a bounded cache of blocks,
 each given back when nothing refers to its array any more.  What must hold:
 a result never shares memory with a live array (its views, slices, base
 chains, arrays kept in lists, other threads' results, a forked child's), and
 it is bit-exact, writable, aligned and of the layout np.empty would give.
-The tests lower FROM_ITEMS so that small arrays take the cache's path.
+The tests lower the threshold so that small arrays take the cache's path,
+and one checks the real one.
 """
 
 from __future__ import annotations
@@ -27,18 +28,17 @@ from conftest import count, expected_backward, expected_forward
 pytestmark = pytest.mark.skipif(leaky_c.backend != "cffi",
                                 reason="the output cache is the C backend's")
 
-SMALL = 1000  # elements from which results use the cache, in these tests
+SMALL = 1000  # elements from which results use the cache, in these tests (any dtype)
 
 
 @pytest.fixture
 def cache():
     """The cache on (1 GiB), for results of SMALL+ elements; restored afterwards."""
-    limit, from_items = _blocks.output_cache_bytes(), _blocks.from_items
+    limit = _blocks.output_cache_bytes()
     leaky_c.set_output_cache(1 << 30)
-    _blocks.from_items = SMALL
+    _blocks.from_bytes, _blocks.from_items = 2 * SMALL, 2 * SMALL // 8  # float16: 2 bytes
     yield
     leaky_c.set_output_cache(limit)
-    _blocks.from_items = from_items
 
 
 def address_range(arr: np.ndarray) -> tuple[int, int]:
@@ -153,6 +153,32 @@ def test_results_of_threads_calling_at_once_are_distinct_and_exact(cache):
     for y, slope in results:
         assert_bits_equal(y, expected_forward(x, slope), f"a thread's result, slope {slope}")
     count("output cache: results of concurrent threads checked", len(results))
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+def test_the_threshold_is_in_bytes_and_covers_a_million_float32(dtype):
+    """From FROM_BYTES bytes of result the cache serves, whatever the dtype; below
+    it np.empty does.  10^6 float32 (4 MB), below the former 2^20-element
+    threshold, took np.empty's memory, whose cost depended on the process's
+    glibc state (benchmarks/RESULTS.md, "Allocating calls")."""
+    limit = _blocks.output_cache_bytes()
+    leaky_c.set_output_cache(1 << 30)
+    try:
+        itemsize = np.dtype(dtype).itemsize
+        at = _blocks.FROM_BYTES // itemsize
+        for n, cached in ((at - 1, False), (at, True), (at + 1, True)):
+            x = values(dtype, n, 9)
+            for y, what in ((leaky_c.leaky_relu(x, 0.1), "forward"),
+                            (leaky_c.leaky_relu_backward(x, x, 0.1), "backward"),
+                            (leaky_c.leaky_relu(x[::-1], 0.1), "general path")):
+                assert from_cache(y) == cached, f"{what} {dtype} n={n} ({y.nbytes} bytes)"
+                assert y.flags.owndata != cached
+        if dtype == np.float32:
+            assert from_cache(leaky_c.leaky_relu(values(dtype, 10**6, 9), 0.1))
+        leaky_c.set_output_cache(0)
+        assert leaky_c.leaky_relu(values(dtype, at + 1, 9), 0.1).flags.owndata, "cache off"
+    finally:
+        leaky_c.set_output_cache(limit)
 
 
 def test_release_and_limits(cache):
