@@ -154,7 +154,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="report a run saved with --json instead of measuring")
     out.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"),
                      help="compare two saved runs: per case in both, A's time, B's and B/A, "
-                          "marked when beyond the run-to-run noise")
+                          "marked when best and median both moved beyond the rows' spread and "
+                          "beyond what the case's other implementations moved")
 
 
 #: Options' names on the command line, for error messages.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import textwrap
 from collections import defaultdict
 from typing import Any, Iterable, Optional
@@ -494,17 +495,27 @@ def noise_threshold(a: dict[str, Any], b: dict[str, Any]) -> float:
 MIN_CHANGE = 0.05
 
 
-def beyond_noise(a: dict[str, Any], b: dict[str, Any]) -> str:
+#: What --compare compares between two runs: each row's best and median seconds.
+COMPARED = ("best_s", "median_s")
+
+
+def beyond_noise(a: dict[str, Any], b: dict[str, Any],
+                 shared: tuple[float, float] = (1.0, 1.0)) -> str:
     """"slower" or "faster" when B differs from A beyond both runs' measured spread, else "".
 
-    Both must hold: the bests differ by more than twice either row's spread
-    (median/best - 1) and 5%, and the two rows' timings do not overlap at all (B's fastest repeat slower than
-    A's slowest, or the other way round).  Two runs of the same code on a quiet machine
-    then mark nothing; a noisy one cannot mark a change its own repeats contradict.
+    ``shared``: the B/A of the best and of the median that the row's group moved
+    by (group_drift).  Marked when best and median each moved beyond the rows'
+    noise (noise_threshold), also once ``shared`` is taken out, and no repeat of
+    one run is as fast as any of the other; why each (benchmarks/README.md,
+    "Comparing two runs").
     """
-    ratio = b["best_s"] / a["best_s"]
-    if abs(math.log(ratio)) <= math.log1p(noise_threshold(a, b)):
-        return ""
+    limit = math.log1p(noise_threshold(a, b))
+    for stat, drift in zip(COMPARED, shared):
+        if not a.get(stat) or not b.get(stat):
+            continue
+        ratio = b[stat] / a[stat]
+        if abs(math.log(ratio)) <= limit or abs(math.log(ratio / drift)) <= limit:
+            return ""
     a_times, b_times = a.get("times_s") or [a["best_s"]], b.get("times_s") or [b["best_s"]]
     if min(b_times) > max(a_times):
         return "slower"
@@ -513,21 +524,39 @@ def beyond_noise(a: dict[str, Any], b: dict[str, Any]) -> str:
     return ""
 
 
+def group_drift(pairs: dict[str, tuple[dict[str, Any], dict[str, Any]]], impl: str
+                ) -> tuple[float, float]:
+    """The B/A of the best and of the median that a group's other implementations
+    (timed in both runs) share: the median of theirs; 1.0 without any."""
+    def drift(stat: str) -> float:
+        logs = [math.log(b[stat] / a[stat]) for other, (a, b) in pairs.items()
+                if other != impl and a.get(stat) and b.get(stat)]
+        return math.exp(statistics.median(logs)) if logs else 1.0
+    return drift("best_s"), drift("median_s")
+
+
 def compare(a_doc: dict[str, Any], b_doc: dict[str, Any], a_name: str, b_name: str,
             everything: bool = False) -> list[str]:
     """Per case timed in both runs: A's time, B's, B/A, marked when beyond both runs' noise."""
     def timed(doc: dict[str, Any]) -> dict[tuple, dict[str, Any]]:
-        return {_compare_key(row): row for row in doc["results"]
-                if row["status"] == "ok" and (everything or row["impl"] == "leaky_c")}
-    a_rows, b_rows = timed(a_doc), timed(b_doc)
+        return {_compare_key(row): row for row in doc["results"] if row["status"] == "ok"}
+    a_all, b_all = timed(a_doc), timed(b_doc)
+    groups_in_both: dict[tuple, dict[str, tuple[dict[str, Any], dict[str, Any]]]] = defaultdict(dict)
+    for key in a_all:
+        if key in b_all:
+            groups_in_both[key[:-1]][key[-1]] = (a_all[key], b_all[key])
+    a_rows, b_rows = ({key: row for key, row in rows.items()
+                       if everything or row["impl"] == "leaky_c"} for rows in (a_all, b_all))
     both = [key for key in a_rows if key in b_rows]
     body, marked = [], 0
     for key in both:
         a, b = a_rows[key], b_rows[key]
-        mark = beyond_noise(a, b)
+        shared = group_drift(groups_in_both[key[:-1]], key[-1])
+        mark = beyond_noise(a, b, shared)
         marked += bool(mark)
         body.append([_compare_name(key), _us(a["best_s"]), _us(b["best_s"]),
-                     f"{b['best_s'] / a['best_s']:.3f}",
+                     f"{b['best_s'] / a['best_s']:.2f}, {b['median_s'] / a['median_s']:.2f}",
+                     f"{shared[0]:.2f}, {shared[1]:.2f}",
                      f"{100 * noise_threshold(a, b):.0f}%", mark])
     lines = [f"A = {a_name} ({a_doc['date']}, {a_doc['machine']['cpu_model']}, "
              f"leaky_c {a_doc['versions']['leaky_c']})",
@@ -535,12 +564,14 @@ def compare(a_doc: dict[str, Any], b_doc: dict[str, Any], a_name: str, b_name: s
              f"leaky_c {b_doc['versions']['leaky_c']})"]
     lines += [f"{name}: {line}" for name, doc in (("A", a_doc), ("B", b_doc))
               for line in load_lines(doc)] + [""]
-    lines += render(["case", "A us", "B us", "B/A", "noise", "beyond noise"], body, False)
-    lines += ["", f"{len(both)} cases in both, {marked} beyond the noise (B/A of the bests "
-              "outside 1 +- noise, noise = twice the larger median/best - 1 of the two rows and "
-              "at least 5%, and no repeat of one run as fast as any of the other); "
-              + ("every implementation" if everything
-                 else "leaky_c rows (--verbose: every implementation)")]
+    lines += render(["case", "A us", "B us", "B/A best, median", "others B/A", "noise",
+                     "beyond noise"], body, False)
+    lines += [""] + textwrap.wrap(
+        f"{len(both)} cases in both, {marked} beyond the noise (noise: twice the larger "
+        "median/best - 1 of the two rows, at least 5%; others B/A: the median B/A of the "
+        "other implementations timed in the row's group; the rule: benchmarks/README.md, "
+        "\"Comparing two runs\"); " + ("every implementation" if everything
+                                   else "leaky_c rows (--verbose: every implementation)"), 110)
     for name, own, other in ((a_name, a_rows, b_rows), (b_name, b_rows, a_rows)):
         only = [key for key in own if key not in other]
         if only:

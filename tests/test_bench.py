@@ -376,6 +376,7 @@ def test_compare_two_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         for row in doc["results"]:  # a known spread: the verdict must not depend on the noise
             if row["impl"] == "leaky_c" and row["status"] == "ok":
                 row["best_s"], row["spread"] = row["best_s"] * scale, 0.01
+                row["median_s"] = row["best_s"] * 1.01
                 row["times_s"] = [row["best_s"], row["best_s"] * 1.01]
         path.write_text(json.dumps(doc))
     capsys.readouterr()
@@ -421,6 +422,63 @@ def test_compare_marks_nothing_between_two_runs_of_the_same_code() -> None:
     assert report.beyond_noise(clean_b, clean_a) == "faster"
     overlapping = dict(clean_b, times_s=[1.5, 0.99])  # one repeat as fast as A's: no verdict
     assert report.beyond_noise(clean_a, overlapping) == ""
+
+
+def quiet_pair(leaky_b: list[float], others_b: float | list[float]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run A: leaky_c and three peers in one group, repeats within 1%; run B: leaky_c's
+    repeats given (as multiples of A's best), every peer's A times scaled by others_b."""
+    names = ("leaky_c", "torch", "numpy.ufuncs", "bound.nt")
+    bests = (1.0, 1.2, 1.5, 0.8)
+
+    def row(impl: str, best: float, times: list[float]) -> dict[str, Any]:
+        found = synthetic_row(impl, "leaky_c" if impl == "leaky_c" else "peer", min(times), n=100)
+        found.update(times_s=times, median_s=statistics.median(times),
+                     spread=statistics.median(times) / min(times) - 1)
+        return found
+    spread = [1.0, 1.004, 1.01, 1.006, 1.008]
+    a = synthetic_doc([row(impl, best, [best * f for f in spread]) for impl, best in zip(names, bests)])
+    scales = [others_b] * 5 if isinstance(others_b, float) else others_b
+    b = synthetic_doc([row("leaky_c", 1.0, leaky_b)]
+                      + [row(impl, best, [best * f * k for f, k in zip(spread, scales)])
+                         for impl, best in zip(names[1:], bests[1:])])
+    return a, b
+
+
+def verdict(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """--compare's table row for leaky_c: its last cell is the verdict ("" when none)."""
+    (line,) = [line for line in report.compare(a, b, "A", "B") if line.startswith("float32")]
+    return line.split()
+
+
+def test_compare_takes_out_what_moved_the_whole_group() -> None:
+    """Measured between two default runs of identical code (2026-12-07 00:01 and 00:02): at
+    n = 100 every implementation of a group was 1.55-1.70x slower in B, repeats within
+    1% in each run.  The old rule (B/A beyond twice the spread and 5%, repeats apart)
+    marked leaky_c; the spread a row measures in its own process cannot see such a
+    change, its group can.  A 2x change of leaky_c alone, or beyond the group's, is marked."""
+    same_as_group = [1.55 * f for f in (1.0, 1.004, 1.01, 1.006, 1.008)]
+    a, b = quiet_pair(same_as_group, 1.58)
+    assert report.beyond_noise(a["results"][0], b["results"][0]) == "slower"  # the old rule
+    assert verdict(a, b)[-1] != "slower"
+    a, b = quiet_pair([2.0 * f for f in (1.0, 1.004, 1.01, 1.006, 1.008)], 1.0)
+    assert verdict(a, b)[-1] == "slower"
+    a, b = quiet_pair([2.0 * 1.58 * f for f in (1.0, 1.004, 1.01, 1.006, 1.008)], 1.58)
+    assert verdict(a, b)[-1] == "slower"
+    a, b = quiet_pair([0.5 * f for f in (1.0, 1.004, 1.01, 1.006, 1.008)], 1.0)
+    assert verdict(a, b)[-1] == "faster"
+
+
+def test_compare_needs_best_and_median_to_move() -> None:
+    """B's group went through a slow phase (repeats 1, 3-5 at 1.6-1.75x); leaky_c's one fast
+    repeat fell before the quiet moment, so its best moved 1.5x and its median as much as the
+    group's (the n = 100 allocating row of the same two runs, spread 13%): not a change of
+    leaky_c.  The old rule marked it."""
+    phase = [1.75, 1.0, 1.6, 1.75, 1.6]
+    a, b = quiet_pair([1.71, 1.51, 1.75, 1.73, 1.52], phase)
+    assert report.beyond_noise(a["results"][0], b["results"][0]) == "slower"  # the old rule
+    assert verdict(a, b)[-1] != "slower"
+    a, b = quiet_pair([2.0 * t for t in (1.71, 1.51, 1.75, 1.73, 1.52)], phase)  # 2x: marked
+    assert verdict(a, b)[-1] == "slower"
 
 
 def test_noise_threshold_uses_the_recorded_spread() -> None:
