@@ -387,6 +387,16 @@ def _bounds(w: Workload) -> list[Impl]:
             f" stores ({how})")
     impls.append(Impl("bound.nt", "bounds", nt_label, "bound", threads, nt_bind,
                       note=note, expected=expected, result_of=result_of))
+    if alloc:  # the same copy into an output that exists: what the copy-bound column uses
+        dst = w.out
+
+        def into_bind(x: np.ndarray) -> Callable[[], Any]:
+            buffers = ((ffi.from_buffer(x),) if forward else (ffi.from_buffer(g), ffi.from_buffer(x))) \
+                + (ffi.from_buffer(dst, require_writable=True),)
+            return lambda: copy(*buffers, x.nbytes, stream, threads)
+        impls.append(Impl("bound.nt.out", "bounds", nt_label.replace(" + alloc", " into out"),
+                          "bound", threads, into_bind, note=note, expected=expected,
+                          result_of=lambda _: dst))
     return impls
 
 

@@ -20,7 +20,8 @@ from .suite import (DEFAULT_CASES, DEFAULT_SIZES, SCALING_CASE, SCHEMA, SCHEMA_V
 
 #: Column order and short names of implementations in the summary tables.
 SHORT_NAMES = {
-    "leaky_c": "leaky_c", "bound.nt": "NT copy", "bound.numpy": "NumPy copy",
+    "leaky_c": "leaky_c", "bound.nt": "NT copy", "bound.nt.out": "NT copy, out",
+    "bound.numpy": "NumPy copy",
     "numpy.where": "np.where", "numpy.maximum": "np.maximum", "numpy.ufuncs": "np ufuncs",
     "numexpr": "numexpr", "numba": "numba", "torch": "torch", "onnxruntime": "ort",
     "onnxruntime.iobinding": "ort bind", "jax": "jax", "tensorflow.eager": "tf eager",
@@ -159,6 +160,8 @@ ONE_THREAD_MARK = " (1T)"
 UNKNOWN_THREADS_MARK = " (?T)"
 DIFFERS_MARK = " !="
 ABOVE_BOUND_MARK = "*"
+#: A copy-bound cell of an allocating row from a copy that allocated its output too.
+ALLOCATING_COPY_MARK = " (alloc)"
 CALL_OVERHEAD = "(call)"
 #: Below this many bytes moved a call's time is its fixed cost from Python, not memory
 #: traffic: such rows say "(call)" instead of a copy-bound percentage.
@@ -180,15 +183,20 @@ def _fastest_peer(rows: dict[str, dict[str, Any]], threads: int) -> Optional[dic
 def _bound_share(rows: dict[str, dict[str, Any]]) -> tuple[Optional[float], str]:
     """The C copy's time at the row's thread count / leaky_c's, in %, and which copy it was.
 
+    Allocating rows: the copy into an output that exists (bound.nt.out); a run without
+    it (recorded before) falls back to a copy that allocates too, marked (alloc).
     Without the C copy (no compiler), np.copyto on 1 thread, marked (1T).
     """
     mine = rows.get("leaky_c")
     if not mine or mine["status"] != "ok":
         return None, ""
-    for impl, mark in (("bound.nt", ""), ("bound.numpy", ONE_THREAD_MARK)):
+    alloc = ALLOCATING_COPY_MARK if CASES[mine["case"]].mode == "alloc" else ""
+    for impl, mark in (("bound.nt.out", ""), ("bound.nt", alloc),
+                       ("bound.numpy", alloc + ONE_THREAD_MARK)):
         row = rows.get(impl)
         if row and row["status"] == "ok":
-            return 100.0 * row["best_s"] / mine["best_s"], mark if mine["threads"] > 1 else ""
+            return (100.0 * row["best_s"] / mine["best_s"],
+                    mark if mine["threads"] > 1 else mark.replace(ONE_THREAD_MARK, ""))
     return None, ""
 
 
@@ -280,6 +288,7 @@ def headline(doc: dict[str, Any], json_path: Optional[str], markdown: bool = Fal
     rows, cut = _one_screen(headline_rows(doc))
     with_torch = any(row["torch_ratio"] is not None for row in rows)
     body, previous, above, calls, noisy = [], None, False, False, 0
+    allocating: set[Optional[bool]] = set()  # per allocating row: was its copy allocating?
     for row in rows:
         title = CASES[row["case"]].title if (row["dtype"], row["case"]) != previous else ""
         if row["dtype"] != "float32" and title:
@@ -305,6 +314,8 @@ def headline(doc: dict[str, Any], json_path: Optional[str], markdown: bool = Fal
         else:
             mark = ABOVE_BOUND_MARK if share > 100.5 else ""
             above |= bool(mark)
+            allocating.add(ALLOCATING_COPY_MARK in row["copy_bound_mark"]
+                           if CASES[row["case"]].mode == "alloc" else None)
             cells.append(f"{share:.0f}%{mark}{row['copy_bound_mark']}")
         body.append(cells)
     headers = ["case", "n", "thr", "leaky_c us", "median", "noise", "fastest other", "ratio"]
@@ -326,6 +337,12 @@ def headline(doc: dict[str, Any], json_path: Optional[str], markdown: bool = Fal
         "cannot thread, ran on 1; !=: its values differ from leaky_c's (listed above).",
         "copy bound: a C copy of the same bytes at the row's thread count, its time / leaky_c's "
         "(100%: at the bound)."
+        + (" Allocating rows: the copy into an output that exists (its memory mapped, as "
+           "leaky_c's output cache has it in a steady loop)." if False in allocating else "")
+        + (f" {ALLOCATING_COPY_MARK.strip()}: the copy allocated its output too (a fresh mapping, where "
+           "leaky_c's call reuses its cached blocks): this run predates the copy into an "
+           "existing output that allocating rows are measured against." if True in allocating
+           else "")
         + (f" {CALL_OVERHEAD}: under {_bytes(CALL_OVERHEAD_BYTES)} moved, a call costs its "
            "overhead from Python, not memory traffic: no bound." if calls else "")
         + (f" {ABOVE_BOUND_MARK}: above 100%: leaky_c beat this copy, which is no hard limit "

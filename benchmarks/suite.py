@@ -62,7 +62,11 @@ IMPLEMENTATIONS = {
                    "np.bitwise_or of the two inputs backward",
     "bound.nt": "copy bound in C (benchmarks/bounds.c: copy forward, a | b backward) at the "
                 "group's thread count, non-temporal stores for outputs of at least "
-                "stream_threshold_bytes (the largest cache): the bound leaky_c is held to",
+                "stream_threshold_bytes (the largest cache): the bound leaky_c is held to; in "
+                "allocating cases it allocates its output (np.empty_like) on each call",
+    "bound.nt.out": "allocating cases only: bound.nt into an output allocated beforehand, so "
+                    "its memory is mapped, as leaky_c's output cache has it in a steady loop: "
+                    "the copy-bound column of allocating rows",
 }
 #: Units of the fields that carry one; every name ending in _s is seconds.
 UNITS = {

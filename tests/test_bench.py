@@ -201,6 +201,27 @@ def test_headline_picks_the_fastest_checked_peer_and_the_copy_bound() -> None:
     assert line["copy_bound_percent"] == 75.0 and not line["call_overhead"]
 
 
+def test_allocating_rows_are_held_to_a_copy_into_an_existing_output() -> None:
+    """leaky_c's allocating call reuses cached blocks in a steady loop; a copy that
+    allocates maps fresh pages each call, so it read 190-334% in the recorded run's
+    allocating rows at 2^24.  The column uses the copy into an existing output; a run
+    without it falls back to the allocating copy, marked (alloc)."""
+    alloc = dict(case="forward-alloc")
+    rows = [synthetic_row("leaky_c", "leaky_c", 2.0, **alloc),
+            synthetic_row("bound.nt", "bound", 6.0, **alloc),  # allocates: 300%
+            synthetic_row("bound.nt.out", "bound", 1.8, **alloc)]
+    (line,) = report.headline_rows(synthetic_doc(rows))
+    assert line["copy_bound_percent"] == pytest.approx(90) and line["copy_bound_mark"] == ""
+    text = "\n".join(report.headline(synthetic_doc(rows), "run.json"))
+    assert headline_table(text)[0][-1] == "90%" and "Allocating rows: the copy into an output" in text
+    older = synthetic_doc(rows[:2])
+    (line,) = report.headline_rows(older)
+    assert line["copy_bound_percent"] == pytest.approx(300) and line["copy_bound_mark"] == " (alloc)"
+    text = "\n".join(report.headline(older, "run.json"))
+    assert headline_table(text)[0][-2:] == ["300%*", "(alloc)"]
+    assert "(alloc): the copy allocated its output too" in text
+
+
 def test_headline_marks_one_thread_and_differing_peers_and_explains_above_100() -> None:
     differs = {"impl": "jax", "case": "forward-out", "dtype": "float32", "status": "differs",
                "differs": ["subnormal x"], "examples": {"subnormal x": "..."}}
