@@ -544,10 +544,16 @@ def beyond_noise(a: dict[str, Any], b: dict[str, Any],
 def group_drift(pairs: dict[str, tuple[dict[str, Any], dict[str, Any]]], impl: str
                 ) -> tuple[float, float]:
     """The B/A of the best and of the median that a group's other implementations
-    (timed in both runs) share: the median of theirs; 1.0 without any."""
+    (timed in both runs) share: the median of theirs, over those that used as many
+    threads as ``impl`` where there are any (a core taken by another process slows
+    a 2-thread call, not a 1-thread one); 1.0 without any."""
+    others = [(a, b) for other, (a, b) in pairs.items() if other != impl]
+    threads = pairs[impl][0].get("threads_used") if impl in pairs else None
+    alike = [(a, b) for a, b in others if threads and a.get("threads_used") == threads]
+
     def drift(stat: str) -> float:
-        logs = [math.log(b[stat] / a[stat]) for other, (a, b) in pairs.items()
-                if other != impl and a.get(stat) and b.get(stat)]
+        logs = [math.log(b[stat] / a[stat]) for a, b in alike or others
+                if a.get(stat) and b.get(stat)]
         return math.exp(statistics.median(logs)) if logs else 1.0
     return drift("best_s"), drift("median_s")
 

@@ -489,6 +489,21 @@ def test_compare_takes_out_what_moved_the_whole_group() -> None:
     assert verdict(a, b)[-1] == "faster"
 
 
+def test_the_shared_drift_comes_from_implementations_of_the_same_thread_count() -> None:
+    """A core taken by another process in run B slows the 2-thread rows of a group, not the
+    1-thread peers beside them (the two default runs of 2026-12-07 01:35 and 01:36)."""
+    def pair(impl: str, used: int, scale: float) -> tuple[dict[str, Any], dict[str, Any]]:
+        return (synthetic_row(impl, "peer", 1.0, threads=2, used=used),
+                synthetic_row(impl, "peer", scale, threads=2, used=used))
+    pairs = {"leaky_c": pair("leaky_c", 2, 1.5), "torch": pair("torch", 2, 1.45),
+             "bound.nt": pair("bound.nt", 2, 1.55), "numba": pair("numba", 1, 1.0),
+             "numpy.ufuncs": pair("numpy.ufuncs", 1, 1.0), "numpy.where": pair("numpy.where", 1, 1.0)}
+    assert report.group_drift(pairs, "leaky_c")[0] == pytest.approx(1.5, rel=0.01)
+    assert report.group_drift(pairs, "numba")[0] == pytest.approx(1.0)
+    del pairs["torch"], pairs["bound.nt"]  # none of its thread count: all the others
+    assert report.group_drift(pairs, "leaky_c")[0] == pytest.approx(1.0)
+
+
 def test_compare_needs_best_and_median_to_move() -> None:
     """B's group went through a slow phase (repeats 1, 3-5 at 1.6-1.75x); leaky_c's one fast
     repeat fell before the quiet moment, so its best moved 1.5x and its median as much as the
