@@ -17,6 +17,8 @@ Where things live:
                   thread-scaling view, each thread count in its own process
                   (``worker.py``);
 - ``extras.py``   PReLU, the PyTorch module, 16-bit floats, the CNN block;
+- ``models.py``   leaky_c.torch inside PyTorch models (issue 22 item 4):
+                  ``python -m leaky_c.benchmarks.models``;
 - ``machine.py``  CPU, cores, caches, memory and load, for the JSON;
 - ``bounds.c``, ``_bounds_build.py``  the C copy bound, compiled on first use;
 - ``report.py``   the headline, tables, --compare, JSON, markdown and the plot;

@@ -15,8 +15,10 @@
 
 enum leaky_status { LEAKY_OK, LEAKY_OVERLAP, LEAKY_BAD_SLOPE, LEAKY_UNALIGNED };
 /* LEAKY_FRESH_OUTPUT: the output was just allocated, so its pages may not be
- * mapped yet; streaming stores are used only if they are. */
-enum leaky_flags { LEAKY_FRESH_OUTPUT = 1 };
+ * mapped yet; streaming stores are used only if they are.  LEAKY_OPENMP: split
+ * the call over the OpenMP runtime given to leaky_set_openmp (PyTorch's
+ * intra-op threads, at their count), not over leaky_c's own pool. */
+enum leaky_flags { LEAKY_FRESH_OUTPUT = 1, LEAKY_OPENMP = 2 };
 
 /* Forward: y = x > 0 ? x : negative_slope * x.  Backward: grad_input =
  * x > 0 ? grad_output : negative_slope * grad_output.  float32 and the 16-bit
@@ -71,6 +73,10 @@ size_t leaky_get_grain_bytes(void);
 void leaky_set_stream_threshold(size_t bytes);
 size_t leaky_get_stream_threshold(void);
 int leaky_pool_workers(void);
+/* The OpenMP runtime of LEAKY_OPENMP calls: the addresses of its GOMP_parallel
+ * and omp_get_max_threads (libgomp's ABI), or NULL (the default) for none,
+ * when LEAKY_OPENMP calls use leaky_c's pool. */
+void leaky_set_openmp(void *gomp_parallel, void *omp_get_max_threads);
 
 /* Large outputs (csrc/blocks.c): a block of at least nbytes, 64-byte aligned,
  * from the idle blocks or new (NULL if memory is short); give it back once

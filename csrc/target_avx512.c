@@ -1,8 +1,17 @@
-/* The AVX-512 target: the same loops on 512-bit vectors with mask registers. */
+/* The AVX-512 target: the same loops with AVX-512's mask registers.  The plain
+ * loops the compiler vectorises use 256-bit vectors (GCC's default for its
+ * Intel AVX-512 tunings too): on the development machine's AMD EPYC, 512-bit
+ * float32 loops were slower than the avx2 target's, the backward by 10-25%
+ * (4 MiB, in and out of cache; benchmarks/RESULTS.md, issue 22 item 4), and
+ * with 256 bits the two targets time alike.  The intrinsics below (streaming
+ * stores, 16-bit conversions) keep 512 bits. */
 #include "kernels.h"
 
 #ifdef LEAKY_X86_TARGETS
 LEAKY_TARGET_BEGIN(LEAKY_ISA_avx512)
+#if defined(__GNUC__) && !defined(__clang__)  /* (clang: no such pragma) */
+#pragma GCC target("prefer-vector-width=256")
+#endif
 #include <immintrin.h>
 
 #define LEAKY_HAS_STREAM 1

@@ -219,6 +219,37 @@ static unsigned wait_for_work(struct slot *s, unsigned seen)
     return atomic_load(&s->gen);
 }
 
+/* Cut [0, n) for `pieces` threads: chunk 0 is [0, *first), chunk k > 0 starts
+ * at *first + (k - 1) * *step (clipped to n); returns the number of chunks. */
+static size_t plan(size_t n, size_t unit_bytes, const void *out, size_t pieces,
+                   size_t *first, size_t *step_out)
+{
+    /* Boundaries at phase + a multiple of align units: out's 64-byte lines. */
+    size_t align = 1, phase = 0;
+    if (out != NULL && 64 % unit_bytes == 0 && (uintptr_t)out % unit_bytes == 0) {
+        align = 64 / unit_bytes;
+        phase = (size_t)((64 - (uintptr_t)out % 64) % 64) / unit_bytes;
+    }
+    size_t grain_units = atomic_load(&grain_bytes) / unit_bytes;
+    size_t step = n / (pieces * LEAKY_CHUNKS_PER_THREAD);
+    size_t most = LEAKY_CHUNK_BYTES / unit_bytes;
+    if (most < n / (LEAKY_MAX_CHUNKS - 2) + 1)
+        most = n / (LEAKY_MAX_CHUNKS - 2) + 1;
+    step = step > most ? most : step;
+    step = step < grain_units ? grain_units : step;
+    step = step ? (step + align - 1) / align * align : align;
+    *step_out = step;
+    *first = step + phase;  /* chunk 0, the caller's first */
+    return *first >= n ? 1 : 2 + (n - *first - 1) / step;
+}
+
+/* Chunk k's range (plan's cut). */
+static void chunk_range(size_t k, size_t n, size_t first, size_t step, size_t *begin, size_t *end)
+{
+    *begin = k ? first + (k - 1) * step : 0;
+    *end = k ? (n - *begin > step ? *begin + step : n) : (first < n ? first : n);
+}
+
 /* Claim and run chunks of the current call until none is left. */
 static void run_chunks(void)
 {
@@ -229,9 +260,8 @@ static void run_chunks(void)
             return;
         if (!atomic_compare_exchange_weak(&claim, &c, c + 1))
             continue;
-        const size_t begin = k ? job.first + (k - 1) * job.step : 0;
-        const size_t end = k ? (job.n - begin > job.step ? begin + job.step : job.n)
-                             : (job.first < job.n ? job.first : job.n);
+        size_t begin, end;
+        chunk_range(k, job.n, job.first, job.step, &begin, &end);
         job.fn(job.ctx, begin, end);
         atomic_fetch_add(&completed, 1);
     }
@@ -345,27 +375,11 @@ void leaky_parallel_for(size_t n, size_t unit_bytes, const void *out, leaky_rang
         fn(ctx, 0, n);
         return;
     }
-    /* Boundaries at phase + a multiple of align units: out's 64-byte lines. */
-    size_t align = 1, phase = 0;
-    if (out != NULL && 64 % unit_bytes == 0 && (uintptr_t)out % unit_bytes == 0) {
-        align = 64 / unit_bytes;
-        phase = (size_t)((64 - (uintptr_t)out % 64) % 64) / unit_bytes;
-    }
-    size_t grain_units = atomic_load(&grain_bytes) / unit_bytes;
-    size_t step = n / (pieces * LEAKY_CHUNKS_PER_THREAD);
-    size_t most = LEAKY_CHUNK_BYTES / unit_bytes;
-    if (most < n / (LEAKY_MAX_CHUNKS - 2) + 1)
-        most = n / (LEAKY_MAX_CHUNKS - 2) + 1;
-    step = step > most ? most : step;
-    step = step < grain_units ? grain_units : step;
-    step = step ? (step + align - 1) / align * align : align;
     atomic_store_explicit(&caller_cpu, lk_cpu(), memory_order_relaxed);
     job.fn = fn;
     job.ctx = ctx;
     job.n = n;
-    job.step = step;
-    job.first = step + phase;  /* chunk 0, the caller's first, is [0, first) */
-    const size_t chunks = job.first >= n ? 1 : 2 + (n - job.first - 1) / step;
+    const size_t chunks = plan(n, unit_bytes, out, pieces, &job.first, &job.step);
     atomic_store(&completed, 0);
     epoch++;
     atomic_store(&claim, (uint64_t)epoch << 32 | (uint64_t)chunks << 16);
@@ -417,4 +431,63 @@ int leaky_pool_workers(void)
     int n = workers;
     lk_unlock(&busy);
     return n;
+}
+
+/* The OpenMP runtime of LEAKY_OPENMP calls (libgomp's ABI), as addresses: 0 for none. */
+typedef void (*lk_gomp_parallel)(void (*fn)(void *), void *data, unsigned num_threads,
+                                 unsigned flags);
+typedef int (*lk_omp_max_threads)(void);
+static atomic_uintptr_t omp_parallel, omp_threads;
+
+void leaky_set_openmp(void *gomp_parallel, void *omp_get_max_threads)
+{
+    if (gomp_parallel == NULL || omp_get_max_threads == NULL) {
+        atomic_store(&omp_parallel, 0);  /* (omp_threads stays valid for calls under way) */
+        return;
+    }
+    atomic_store(&omp_threads, (uintptr_t)omp_get_max_threads);  /* before it is used */
+    atomic_store(&omp_parallel, (uintptr_t)gomp_parallel);
+}
+
+/* An OpenMP call: its own claim counter (calls from several threads may run at once). */
+struct omp_call {
+    leaky_range_fn fn;
+    void *ctx;
+    size_t n, first, step, chunks;
+    atomic_size_t next;
+};
+
+static void omp_body(void *arg)
+{
+    struct omp_call *c = arg;
+    for (;;) {
+        const size_t k = atomic_fetch_add_explicit(&c->next, 1, memory_order_relaxed);
+        if (k >= c->chunks)
+            return;
+        size_t begin, end;
+        chunk_range(k, c->n, c->first, c->step, &begin, &end);
+        c->fn(c->ctx, begin, end);
+    }
+}
+
+void leaky_parallel_for_openmp(size_t n, size_t unit_bytes, const void *out, leaky_range_fn fn,
+                               void *ctx)
+{
+    const uintptr_t parallel = atomic_load(&omp_parallel);
+    if (parallel == 0) {
+        leaky_parallel_for(n, unit_bytes, out, fn, ctx);
+        return;
+    }
+    const int threads = ((lk_omp_max_threads)atomic_load(&omp_threads))();
+    const size_t pieces = pieces_for(n, unit_bytes, threads < 1 ? 1 : threads);
+    if (pieces < 2) {
+        fn(ctx, 0, n);
+        return;
+    }
+    struct omp_call c = {.fn = fn, .ctx = ctx, .n = n};
+    c.chunks = plan(n, unit_bytes, out, pieces, &c.first, &c.step);
+    atomic_init(&c.next, 0);
+    /* The team's threads (PyTorch's, still spinning after its last parallel
+     * op) join at once; GOMP_parallel returns when every chunk is done. */
+    ((lk_gomp_parallel)parallel)(omp_body, &c, (unsigned)pieces, 0);
 }

@@ -22,4 +22,10 @@ typedef void (*leaky_range_fn)(void *ctx, size_t begin, size_t end);
  * caller over the whole range: calls never wait for each other. */
 void leaky_parallel_for(size_t n, size_t unit_bytes, const void *out, leaky_range_fn fn, void *ctx);
 
+/* The same split over the OpenMP runtime given to leaky_set_openmp, at its
+ * thread count (omp_get_max_threads): each thread of the team claims chunks
+ * until none is left.  Without a runtime, leaky_parallel_for. */
+void leaky_parallel_for_openmp(size_t n, size_t unit_bytes, const void *out, leaky_range_fn fn,
+                               void *ctx);
+
 #endif

@@ -15,15 +15,18 @@ dispatches (fake tensors, tensor subclasses, dispatch modes):
 ``leaky_c::prelu_backward(Tensor grad_output, Tensor x, Tensor weight) -> (Tensor, Tensor)``
     Its own backward is composed of differentiable aten ops.
 
-Every operator has a CPU kernel (leaky_c's C on the data pointers of small
-contiguous tensors, else through leaky_c's API on NumPy views of the tensors'
+Every operator has a CPU kernel (leaky_c's C on the data pointers of contiguous
+tensors, else through leaky_c's API on NumPy views of the tensors'
 storage: no copies but for a negative-bit tensor, which is resolved first, and
 PReLU on an input that is not dense), a fake kernel giving the same
 shape, dtype and strides, and an autograd formula where it is functional.
 Output layouts: ``torch.empty_like`` (what eager PyTorch gives for elementwise
 ops: a dense input's strides are kept, so channels_last stays channels_last).
+Threads: a large call on the C kernels splits over PyTorch's intra-op threads
+(``torch.set_num_threads``; where PyTorch runs on GNU OpenMP, found at import),
+not over leaky_c's pool (``leaky_c.set_num_threads``), which serves the rest.
 
-``leaky_relu_into``, ``leaky_relu_backward_new``, ``prelu_new`` and
+``leaky_relu_into``, ``leaky_relu_new``, ``leaky_relu_backward_new``, ``prelu_new`` and
 ``prelu_backward_new`` are the kernels on plain CPU tensors, shared by the
 operators and the direct eager path in ``leaky_c.torch``.
 """
@@ -32,6 +35,8 @@ from __future__ import annotations
 
 import ctypes
 import mmap
+import os
+import sys
 from typing import Any, Optional
 
 import numpy as np
@@ -73,8 +78,14 @@ def as_array(tensor: Tensor) -> Any:
     return tensor.numpy(force=True)  # detach and resolve_neg in one call: no copy otherwise
 
 
-#: NumPy's threshold for asking for transparent huge pages (numpy/_core/src/multiarray/alloc.c).
-HUGEPAGE_BYTES = 4 << 20
+#: The size from which a new output is advised to use transparent huge pages: glibc's
+#: largest mmap threshold (DEFAULT_MMAP_THRESHOLD_MAX, 32 MiB on 64-bit), from which
+#: every allocation is a fresh mapping whose pages the kernel then faults in.  Below it,
+#: once glibc's threshold has risen past the size (after the first free), allocations
+#: come back from already-mapped heap memory: no page fault in a training loop with or
+#: without advice (benchmarks/RESULTS.md, issue 22 item 4), and the advice would be a
+#: system call per allocation that changes nothing.  NumPy advises from 4 MiB.
+HUGEPAGE_BYTES = 32 << 20
 _MADV_HUGEPAGE = 14  # Linux <asm-generic/mman-common.h>
 _PAGE = mmap.PAGESIZE
 try:
@@ -86,14 +97,14 @@ except (OSError, AttributeError):  # not Linux: no advice
 
 
 def new_like(x: Tensor) -> Tensor:
-    """``torch.empty_like(x)``, with huge pages asked for where NumPy would ask for them.
+    """``torch.empty_like(x)``, with huge pages asked for where each allocation is fresh.
 
-    A fresh output is written for the first time by the kernel, which then
+    A fresh mapping is written for the first time by the kernel, which then
     takes one page fault per page: with 4 KiB pages that costs more than the
     computation (measured on (64, 64, 56, 56) float32: 29 ms into
-    ``torch.empty_like``, 8.6 ms after ``madvise(MADV_HUGEPAGE)``).  NumPy gives
-    this advice for every array of at least 4 MiB; PyTorch's CPU allocator only
-    with ``THP_MEM_ALLOC_ENABLE=1``.  The advice changes no value.
+    ``torch.empty_like``, 8.6 ms after ``madvise(MADV_HUGEPAGE)``).  PyTorch's
+    CPU allocator asks only with ``THP_MEM_ALLOC_ENABLE=1``.  The advice
+    changes no value.
     """
     out = torch.empty_like(x)
     nbytes = out.nbytes  # empty_like's result is dense: its storage holds exactly this
@@ -104,43 +115,85 @@ def new_like(x: Tensor) -> Tensor:
     return out
 
 
-# Small contiguous tensors call the C kernels (the C interface, csrc/leaky_c_api.h) on
-# their data pointers, skipping the NumPy views and leaky_c's argument checks, which
-# cost more than the kernel there (benchmarks/RESULTS.md, "PyTorch module").  The C
-# entry points split over the thread pool themselves and refuse, writing nothing
-# (a nonzero status), an unaligned pointer or a partial overlap: those calls, and
-# everything from SMALL_BYTES up, go through leaky_c's API.
-SMALL_BYTES = 4 << 20
+# Contiguous tensors call the C kernels (the C interface, csrc/leaky_c_api.h) on their
+# data pointers, at every size, skipping the NumPy views and leaky_c's argument checks
+# (5-10 us a call, more than the kernel below ~1 MiB; benchmarks/RESULTS.md, "PyTorch
+# module").  The C entry points split over the thread pool themselves, pick the store
+# policy (a new output is flagged LEAKY_FRESH_OUTPUT: streaming stores only into pages
+# already mapped), and refuse, writing nothing (a nonzero status), an unaligned pointer
+# or a partial overlap: those calls, strided tensors and tensors of DIRECT_BYTES or more
+# (no limit; tests lower it) go through leaky_c's API.
+DIRECT_BYTES = sys.maxsize
 #: torch dtype -> (forward, backward, pointer type): the C table's entries
 #: (leaky_c._kernels), empty on the NumPy backend.
 _C_KERNELS: dict[torch.dtype, tuple[Any, Any, Any]] = {}
+_FRESH = _OPENMP = 0
+
+
+def torch_openmp() -> Optional[tuple[int, int]]:
+    """The addresses of GOMP_parallel and omp_get_max_threads in the libgomp that
+    PyTorch loaded (its intra-op threads), or None (not Linux, or PyTorch built
+    without libgomp: e.g. Intel OpenMP, or its native pool)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "/libgomp" in line}
+    except OSError:
+        return None
+    torch_dir = os.path.dirname(torch.__file__)
+    for path in sorted(paths, key=lambda p: not p.startswith(torch_dir)):  # torch's own first
+        try:
+            gomp = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LOCAL)  # already loaded
+            functions = gomp.GOMP_parallel, gomp.omp_get_max_threads
+        except (OSError, AttributeError):
+            continue
+        parallel, threads = (ctypes.cast(f, ctypes.c_void_p).value for f in functions)
+        if parallel and threads:
+            return parallel, threads
+    return None
+
+
 if _backend.lib is not None:
     _C_KERNELS = {t: (k.fwd, k.bwd, _backend.ffi.getctype(k.buffer.item, "*"))
                   for t, k in ((t, KERNELS.get(d)) for t, d in _NUMPY_DTYPES.items()) if k}
     _cast = _backend.ffi.cast
+    _FRESH = _backend.lib.LEAKY_FRESH_OUTPUT
+    # Large calls split over PyTorch's own intra-op threads (at torch.get_num_threads()),
+    # which are still spinning after PyTorch's previous op, instead of leaky_c's pool,
+    # whose workers would have to find a core those spinning threads hold
+    # (benchmarks/RESULTS.md, issue 22 item 4).
+    _openmp = torch_openmp()
+    if _openmp is not None:
+        _backend.lib.leaky_set_openmp(*(_cast("void *", a) for a in _openmp))
+        _OPENMP = _backend.lib.LEAKY_OPENMP
 
 
-def _small(negative_slope: float, *tensors: Tensor) -> bool:
-    """A C kernel can take these tensors' pointers: small, contiguous, no negative bit."""
+def _direct_c(negative_slope: float, *tensors: Tensor) -> bool:
+    """A C kernel can take these tensors' pointers: contiguous, no negative bit."""
     if negative_slope - negative_slope != 0.0:  # NaN/inf: leaky_c raises
         return False
     for t in tensors:
-        if t.nbytes >= SMALL_BYTES or t.is_neg() or not t.is_contiguous():
+        if t.nbytes >= DIRECT_BYTES or t.is_neg() or not t.is_contiguous():
             return False
     return True
 
 
-def leaky_relu_into(x: Tensor, negative_slope: float, out: Tensor) -> Tensor:
-    """``out = leaky_relu(x)`` on leaky_c's kernel; ``out`` may be ``x`` (in place)."""
+def leaky_relu_into(x: Tensor, negative_slope: float, out: Tensor, fresh: bool = False) -> Tensor:
+    """``out = leaky_relu(x)`` on leaky_c's kernel; ``out`` may be ``x`` (in place).
+    ``fresh``: ``out`` was just allocated (:func:`new_like`)."""
     entry = _C_KERNELS.get(x.dtype)
-    if entry is not None and _small(negative_slope, x, out):
+    if entry is not None and _direct_c(negative_slope, x, out):
         pointer = entry[2]
         if not entry[0](_cast(pointer, x.data_ptr()), _cast(pointer, out.data_ptr()),
-                        x.numel(), negative_slope, 0):
+                        x.numel(), negative_slope, _FRESH | _OPENMP if fresh else _OPENMP):
             return out
     values = as_array(x)
     leaky_c.leaky_relu(values, negative_slope, out=values if out is x else as_array(out))
     return out
+
+
+def leaky_relu_new(x: Tensor, negative_slope: float) -> Tensor:
+    """``leaky_relu(x)`` on leaky_c's kernel into a new tensor laid out like ``x``."""
+    return leaky_relu_into(x, negative_slope, new_like(x), True)
 
 
 def leaky_relu_backward_new(grad_output: Tensor, saved: Tensor, negative_slope: float,
@@ -151,11 +204,11 @@ def leaky_relu_backward_new(grad_output: Tensor, saved: Tensor, negative_slope: 
     if (grad_output.dtype is saved.dtype and grad_output.shape == saved.shape
             and not (from_output and negative_slope < 0)
             and entry is not None
-            and _small(negative_slope, grad_output, saved, grad_input)):
+            and _direct_c(negative_slope, grad_output, saved, grad_input)):
         pointer = entry[2]
         if not entry[1](_cast(pointer, grad_output.data_ptr()), _cast(pointer, saved.data_ptr()),
                         _cast(pointer, grad_input.data_ptr()), saved.numel(), negative_slope,
-                        _backend.lib.LEAKY_FRESH_OUTPUT):
+                        _FRESH | _OPENMP):
             return grad_input
     leaky_c.leaky_relu_backward(as_array(grad_output), as_array(saved), negative_slope,
                                 out=as_array(grad_input), from_output=from_output)
@@ -336,7 +389,7 @@ def channel_view(weight: Tensor, x: Tensor) -> Tensor:
 @torch.library.custom_op("leaky_c::leaky_relu", mutates_args=(), device_types="cpu")
 def leaky_relu_op(x: Tensor, negative_slope: float, save_output: bool = False) -> Tensor:
     check_dtypes(x=x)
-    return leaky_relu_into(x, negative_slope, new_like(x))
+    return leaky_relu_new(x, negative_slope)
 
 
 @leaky_relu_op.register_fake

@@ -141,8 +141,8 @@ class _LeakyReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, input: Tensor, negative_slope: float, inplace: bool) -> Tensor:
         ctx.negative_slope, ctx.inplace = negative_slope, inplace
-        output = _ops.leaky_relu_into(input, negative_slope,
-                                      input if inplace else _ops.new_like(input))
+        output = (_ops.leaky_relu_into(input, negative_slope, input) if inplace
+                  else _ops.leaky_relu_new(input, negative_slope))
         if inplace:
             ctx.mark_dirty(input)
         ctx.save_for_backward(output if inplace else input)
@@ -202,7 +202,7 @@ def leaky_relu(input: Tensor, negative_slope: Slope = 0.01, inplace: bool = Fals
             and not _legacy_batched(input)):
         path_counts[_LEAKY_RELU_DIRECT] += 1
         if not (input.requires_grad and _grad_enabled()):
-            return _ops.leaky_relu_into(input, negative_slope, _ops.new_like(input))
+            return _ops.leaky_relu_new(input, negative_slope)
         if not _functorch_wrapped(input):
             return _leaky_relu_apply(input, negative_slope, False)
         return _leaky_relu_function(input, negative_slope, False)
@@ -227,7 +227,8 @@ def leaky_relu(input: Tensor, negative_slope: Slope = 0.01, inplace: bool = Fals
         path_counts[_LEAKY_RELU_DIRECT] += 1
         if needs_grad:
             return _leaky_relu_function(input, slope, inplace)
-        output = _ops.leaky_relu_into(input, slope, input if inplace else _ops.new_like(input))
+        output = (_ops.leaky_relu_into(input, slope, input) if inplace
+                  else _ops.leaky_relu_new(input, slope))
         if inplace:
             # No graph to record, but count the write, so a backward through an
             # op that saved this tensor notices it.

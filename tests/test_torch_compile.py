@@ -12,6 +12,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="needs PyTorch (pip install torch)")
 
 import leaky_c.torch as lt  # noqa: E402
+from leaky_c.benchmarks.models import layout_copies  # noqa: E402
 from torch_helpers import assert_same, paths, spy_on  # noqa: E402,F401
 
 F = torch.nn.functional
@@ -131,3 +132,37 @@ def test_a_fallback_under_compile_shows_in_the_graph(monkeypatch, paths):
     assert graph_operators(explanation) == []
     assert torch.nn.functional.leaky_relu in explanation.ops_per_graph[0]
     assert paths == {}
+
+
+def test_channels_last_network_compiles_without_layout_copies():
+    """conv -> leaky_c -> conv in channels_last, forward and backward: Inductor hands
+    the convolutions' buffers to leaky_c's ops and theirs to the next convolution,
+    with no copy kernel, clone or strided copy between them (issue 22 item 4)."""
+    from torch._inductor.utils import run_and_get_code
+
+    torch.manual_seed(0)
+    layers = [torch.nn.Conv2d(4, 4, 3, padding=1), None, torch.nn.Conv2d(4, 4, 3, padding=1)]
+    ours = torch.nn.Sequential(*(layer or lt.LeakyReLU(0.1) for layer in layers))
+    theirs = torch.nn.Sequential(*(layer or torch.nn.LeakyReLU(0.1) for layer in layers))
+    ours, theirs = (m.to(memory_format=torch.channels_last) for m in (ours, theirs))
+    x = torch.randn(2, 4, 6, 6).to(memory_format=torch.channels_last)
+    x_ours, x_theirs = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    compiled = torch.compile(ours, fullgraph=True)
+    grad = torch.randn(2, 4, 6, 6).to(memory_format=torch.channels_last)
+
+    def step():
+        output = compiled(x_ours)
+        output.backward(grad)  # compiles the backward too
+        return output
+    got, codes = run_and_get_code(step)
+    code = "\n".join(codes)
+    assert "torch.ops.leaky_c.leaky_relu.default(" in code
+    assert "torch.ops.leaky_c.leaky_relu_backward.default(" in code
+    want = theirs(x_theirs)
+    want.backward(grad)
+    assert_same(got, want)
+    assert got.stride() == want.stride()
+    assert_same(x_ours.grad, x_theirs.grad)
+    assert x_ours.grad.stride() == x_theirs.grad.stride()
+    assert layout_copies(code) == []
+

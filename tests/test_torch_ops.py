@@ -265,7 +265,7 @@ def test_op_path_inplace_errors_follow_torch(op_path, paths):
 def test_small_tensors_call_the_c_directly_with_the_same_bits(dtype, through_api, monkeypatch):
     from leaky_c import _torch_ops
     if through_api:
-        monkeypatch.setattr(_torch_ops, "SMALL_BYTES", 0)
+        monkeypatch.setattr(_torch_ops, "DIRECT_BYTES", 0)
     api_calls = []
     for name in ("leaky_relu", "leaky_relu_backward"):
         def call(*args, _original=getattr(leaky_c, name), _name=name, **kwargs):
@@ -320,3 +320,49 @@ def test_the_operators_have_forward_mode_ad_and_torch_func_rules():
                     f"{i} vmap")
         assert_same(func.hessian(lambda t: ours(t).sum())(x),
                     func.hessian(lambda t: theirs(t).sum())(x), f"{i} hessian")
+
+
+@pytest.mark.skipif(leaky_c.backend != "cffi", reason="the C kernels (cffi backend) only")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_large_calls_split_over_torch_openmp_threads_with_the_same_bits(dtype):
+    """Contiguous tensors large enough to split run on PyTorch's OpenMP threads (where
+    PyTorch loaded libgomp), from several Python threads at once too, and give
+    PyTorch's bits."""
+    import threading
+
+    from leaky_c import _torch_ops
+    if _torch_ops.torch_openmp() is None:
+        pytest.skip("this PyTorch has no libgomp (its intra-op threads are not GNU OpenMP)")
+    assert _torch_ops._OPENMP == leaky_c._backend.lib.LEAKY_OPENMP
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randn(1 << 20, generator=generator, dtype=dtype)
+        x[::7] = 0.0
+        grad = torch.randn(1 << 20, generator=generator, dtype=dtype)
+        want = (F.leaky_relu(x, 0.1), torch.ops.aten.leaky_relu_backward(grad, x, 0.1, False))
+        results: list = [None] * 4
+
+        def run(k: int) -> None:
+            leaf = x.detach().requires_grad_(True)
+            output = lt.leaky_relu(leaf, 0.1)
+            output.backward(grad)
+            results[k] = (output.detach(), leaf.grad)
+        threads = [threading.Thread(target=run, args=(k,)) for k in range(3)]
+        for thread in threads:
+            thread.start()
+        run(3)
+        for thread in threads:
+            thread.join()
+        lib, ffi = leaky_c._backend.lib, leaky_c._backend.ffi
+        lib.leaky_set_openmp(ffi.NULL, ffi.NULL)  # LEAKY_OPENMP calls: leaky_c's pool
+        try:
+            run(0)
+        finally:
+            lib.leaky_set_openmp(*(ffi.cast("void *", a) for a in _torch_ops.torch_openmp()))
+        for got in results:
+            assert_same(got[0], want[0])
+            assert_same(got[1], want[1])
+    finally:
+        torch.set_num_threads(saved)

@@ -47,8 +47,8 @@ def spy_on(monkeypatch, *names: str) -> list:
     """Record, by name, each run of these leaky_c kernels (to tell leaky_c from torch).
 
     ``leaky_relu`` and ``leaky_relu_backward`` are the functions of
-    leaky_c._torch_ops that run them (small contiguous tensors call the C
-    directly, others go through leaky_c's API); ``prelu`` and ``prelu_backward``
+    leaky_c._torch_ops that run them (contiguous tensors call the C directly,
+    others go through leaky_c's API); ``prelu`` and ``prelu_backward``
     are leaky_c's own.  A backward with ``from_output`` is recorded as
     ``leaky_relu_backward(from_output)``.
     """
