@@ -11,7 +11,10 @@ Each round runs the other call, then times one leaky_c call, 20 times; the
 best of 15 rounds (of the mean of 20) is kept.  Printed: each case's time over
 leaky_c's own 1-thread time alone (target <= 1.1) and the speed-up over 1
 thread (target >= 1.3 at 10^6 after PyTorch's ops; alone, 1.9 at 10^6).  The
-PyTorch cases are skipped with a note when torch is not installed.
+PyTorch cases are skipped with a note when torch is not installed.  "Alone"
+starts QUIET_S after the last other call: OpenBLAS's workers spin for tens of
+milliseconds after a matmul (a 10^6 "alone" measured 20 ms after the NumPy
+matmul case ran at 1.0x of one thread, 1.5-1.8x a second later).
 
 ``--alloc``: the steady allocating loop.  The allocating forward and backward
 called again and again on the same shape, each result dropped, against the
@@ -49,6 +52,10 @@ from .pool_targets import best
 from .timing import peer_threads
 
 SLOPE = 0.01
+
+
+#: Seconds of pause before an "alone" case, so no other pool's thread still spins.
+QUIET_S = 1.0
 
 
 def _load() -> str:
@@ -119,6 +126,8 @@ def pools(threads: int, rounds: int, per_round: int, sizes: tuple) -> None:
             call()
             alone = None
             for name, other in cases.items():
+                if other is None:  # alone: once the other pools' threads have gone to sleep
+                    time.sleep(QUIET_S)
                 one, pool = after(other, call, rounds, per_round)
                 alone = one if alone is None else alone
                 print(f"{n:>8.0e} {name:<22} {one * 1e6:>7.1f}us {pool * 1e6:>8.1f}us "
