@@ -271,8 +271,9 @@ def prelu_backward_new(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[
 
 
 def _untyped(arr: np.ndarray) -> np.ndarray:
-    """torch.from_numpy refuses ml_dtypes' bfloat16: hand its bits over as uint16."""
-    return arr.view(np.uint16) if arr.dtype == _BFLOAT16 else arr
+    """torch.from_numpy refuses ml_dtypes' bfloat16: hand its bits over as uint16.
+    (Without ml_dtypes there is none; ``dtype == None`` would mean float64.)"""
+    return arr.view(np.uint16) if _BFLOAT16 is not None and arr.dtype == _BFLOAT16 else arr
 
 
 # -- who runs a backward: decided again at every backward --------------------------------

@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch", reason="needs PyTorch (pip install torch)")
 import leaky_c  # noqa: E402
 import leaky_c.torch as lt  # noqa: E402
 from arrays import assert_bits_equal, layouts  # noqa: E402
-from torch_helpers import as_tensor, assert_same, paths, spy_on, torch_error  # noqa: E402,F401
+from torch_helpers import as_tensor, assert_same, paths, served, spy_on, torch_error  # noqa: E402,F401
 
 SLOPES = (0.0, 0.01, 0.2, 1.5, -0.5)
 TORCH_DTYPES = (torch.float32, torch.float64)
@@ -195,7 +195,7 @@ def test_inplace_on_overlapping_memory_gets_torchs_error(paths):
     assert paths == {("leaky_relu", "torch"): 1}
 
 
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("dtype", served(torch.float16, torch.bfloat16), ids=str)
 def test_16_bit_floats_run_leaky_c_bit_exact(dtype, kernel_calls):
     # Random values (no NaN, whose 16-bit payloads PyTorch's own paths disagree on).
     x_ref = torch.randn(5, 3, 7, dtype=torch.float64).to(dtype).requires_grad_(True)

@@ -14,11 +14,11 @@ torch = pytest.importorskip("torch", reason="needs PyTorch (pip install torch)")
 
 import leaky_c  # noqa: E402
 import leaky_c.torch as lt  # noqa: E402
-from torch_helpers import assert_same, paths, spy_on  # noqa: E402,F401
+from torch_helpers import assert_same, paths, served, spy_on  # noqa: E402,F401
 
 F = torch.nn.functional
 OPS = torch.ops.leaky_c
-DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+DTYPES = served(torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 
 @pytest.fixture
@@ -366,3 +366,22 @@ def test_large_calls_split_over_torch_openmp_threads_with_the_same_bits(dtype):
             assert_same(got[1], want[1])
     finally:
         torch.set_num_threads(saved)
+
+
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3, 4)], ids=["0-d", "1-d", "3-d"])
+def test_prelu_backward_without_ml_dtypes_keeps_float64(shape, monkeypatch):
+    """Without ml_dtypes (no bfloat16), the PReLU backward's hand-over to torch must not
+    take float64 for bfloat16 (``dtype == None`` compares with float64 in NumPy): a 0-d
+    float64 input raised ValueError there."""
+    from leaky_c import _torch_ops
+
+    monkeypatch.setattr(_torch_ops, "_BFLOAT16", None)
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(shape, dtype=torch.float64, generator=gen)
+    g = torch.randn(shape, dtype=torch.float64, generator=gen)
+    weight = torch.tensor([0.25], dtype=torch.float64)
+    grad_input, grad_weight = _torch_ops.prelu_backward_new(g, x, weight)
+    want_input, want_weight = _torch_ops.prelu_backward_aten(g, x, weight)
+    assert_same(grad_input, want_input, f"grad_input {shape}")
+    assert grad_weight.dtype == torch.float64 and grad_weight.shape == weight.shape
+    torch.testing.assert_close(grad_weight, want_weight, rtol=1e-12, atol=0)

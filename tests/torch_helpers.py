@@ -31,6 +31,16 @@ def _bits_array(tensor: torch.Tensor) -> np.ndarray:
 HALF_DTYPES = (torch.float16, torch.bfloat16)
 
 
+def served(*dtypes: torch.dtype) -> list:
+    """pytest params of these dtypes; bfloat16 skipped, naming the install, where leaky_c
+    cannot serve it (without ml_dtypes leaky_c.torch hands it to PyTorch)."""
+    from leaky_c import _extras
+    from leaky_c._torch_ops import SERVED_DTYPES
+    return [pytest.param(d, marks=pytest.mark.skipif(
+        d not in SERVED_DTYPES, reason=f"{d} needs ml_dtypes: {_extras.hint('bfloat16')}"))
+        for d in dtypes]
+
+
 def assert_same(got: torch.Tensor, want: torch.Tensor, context: str = "") -> None:
     """Same dtype, shape and bit patterns (torch tensors); in 16-bit floats, NaN where
     PyTorch has NaN (whose bits PyTorch itself does not keep consistent)."""
