@@ -36,7 +36,6 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
-import sys
 from typing import Any, Optional
 
 import numpy as np
@@ -121,9 +120,7 @@ def new_like(x: Tensor) -> Tensor:
 # module").  The C entry points split over the thread pool themselves, pick the store
 # policy (a new output is flagged LEAKY_FRESH_OUTPUT: streaming stores only into pages
 # already mapped), and refuse, writing nothing (a nonzero status), an unaligned pointer
-# or a partial overlap: those calls, strided tensors and tensors of DIRECT_BYTES or more
-# (no limit; tests lower it) go through leaky_c's API.
-DIRECT_BYTES = sys.maxsize
+# or a partial overlap: those calls and strided tensors go through leaky_c's API.
 #: torch dtype -> (forward, backward, pointer type): the C table's entries
 #: (leaky_c._kernels), empty on the NumPy backend.
 _C_KERNELS: dict[torch.dtype, tuple[Any, Any, Any]] = {}
@@ -172,7 +169,7 @@ def _direct_c(negative_slope: float, *tensors: Tensor) -> bool:
     if negative_slope - negative_slope != 0.0:  # NaN/inf: leaky_c raises
         return False
     for t in tensors:
-        if t.nbytes >= DIRECT_BYTES or t.is_neg() or not t.is_contiguous():
+        if t.is_neg() or not t.is_contiguous():
             return False
     return True
 
