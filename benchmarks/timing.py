@@ -1,7 +1,8 @@
 """How a group of implementations is timed, and the thread count every peer is set to.
 
 - Warm-up: each implementation's first call (the one whose result is checked)
-  is not timed; it also faults in the pages of preallocated buffers.
+  is not timed; it also faults in the pages of preallocated buffers.  Nor is
+  the first call of the autoscaling (``calibrate``).
 - Autoscale: calls per timing are chosen so one timing lasts ``min_time``
   seconds or more (one call per timing when a call takes longer).
 - Repeats are interleaved: repeat r of every implementation in the group runs
@@ -100,8 +101,16 @@ def time_once(plan: Plan, overhead: float) -> float:
 
 
 def calibrate(plan: Plan, min_time: float, overhead: float) -> float:
-    """Set ``plan.number`` so one timing lasts ``min_time`` or more; return seconds per call."""
+    """Set ``plan.number`` so one timing lasts ``min_time`` or more; return seconds per call.
+
+    The first call is not counted: it can be many times slower than the next
+    ones (a fresh output block faulted in with huge-page compaction, caches
+    cold after the previous implementation), and a count chosen from it made
+    every timing a handful of calls, each repeat then led by one such slow
+    call.  That is how leaky_c's allocating forward at 10^6 elements read
+    150-260 us in some runs and 90 us in others (benchmarks/RESULTS.md)."""
     plan.number = 1
+    time_once(plan, overhead)
     while True:
         per_call = time_once(plan, overhead)
         elapsed = per_call * plan.number

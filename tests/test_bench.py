@@ -522,6 +522,25 @@ def test_noise_threshold_uses_the_recorded_spread() -> None:
     assert report.noise_threshold({"spread": 0.0}, {"spread": None}) == 0.05
 
 
+def test_autoscaling_does_not_count_a_slow_first_call() -> None:
+    # A first call 40 ms long (a fresh block faulted in), then 0.1 ms calls: the
+    # count must come from the 0.1 ms calls, or every timing is a few calls led
+    # by a slow one (leaky_c's allocating forward at 10^6 read 2x its speed so).
+    import time
+
+    from leaky_c.benchmarks import timing
+    calls = []
+
+    def call() -> None:
+        time.sleep(0.04 if not calls else 0.0001)
+        calls.append(None)
+
+    plan = timing.Plan([call])
+    per_call = timing.calibrate(plan, 0.02, 0.0)
+    assert per_call < 0.01
+    assert plan.number >= 20
+
+
 @pytest.mark.parametrize("content, message", [
     (None, "no such file"),
     ("{not json", "is not JSON"),
