@@ -501,10 +501,13 @@ def _compare_name(key: tuple) -> str:
             f"{SHORT_NAMES.get(impl, impl)}")
 
 
-def noise_threshold(a: dict[str, Any], b: dict[str, Any]) -> float:
-    """How far B/A (of the bests) must stray from 1 to count: twice the larger spread, >= 5%."""
+def noise_threshold(a: dict[str, Any], b: dict[str, Any], group: float = 0.0) -> float:
+    """How far B/A (of the bests) must stray from 1 to count: twice the larger spread of
+    the two rows, or the spread of their group (``group``: group_spread, how far a row
+    whose repeats all fell in one state of the machine can be from another), and at
+    least 5%."""
     spreads = [row.get("spread") or 0.0 for row in (a, b)]
-    return max(2.0 * max(spreads), MIN_CHANGE)
+    return max(2.0 * max(spreads), group, MIN_CHANGE)
 
 
 #: Smaller differences between two runs are never marked: two runs of the same code differ
@@ -517,16 +520,17 @@ COMPARED = ("best_s", "median_s")
 
 
 def beyond_noise(a: dict[str, Any], b: dict[str, Any],
-                 shared: tuple[float, float] = (1.0, 1.0)) -> str:
+                 shared: tuple[float, float] = (1.0, 1.0), group: float = 0.0) -> str:
     """"slower" or "faster" when B differs from A beyond both runs' measured spread, else "".
 
     ``shared``: the B/A of the best and of the median that the row's group moved
-    by (group_drift).  Marked when best and median each moved beyond the rows'
+    by (group_drift); ``group``: the spread its group showed (group_spread).
+    Marked when best and median each moved beyond the rows' (or the group's)
     noise (noise_threshold), also once ``shared`` is taken out, and no repeat of
     one run is as fast as any of the other; why each (benchmarks/README.md,
     "Comparing two runs").
     """
-    limit = math.log1p(noise_threshold(a, b))
+    limit = math.log1p(noise_threshold(a, b, group))
     for stat, drift in zip(COMPARED, shared):
         if not a.get(stat) or not b.get(stat):
             continue
@@ -541,21 +545,38 @@ def beyond_noise(a: dict[str, Any], b: dict[str, Any],
     return ""
 
 
-def group_drift(pairs: dict[str, tuple[dict[str, Any], dict[str, Any]]], impl: str
-                ) -> tuple[float, float]:
-    """The B/A of the best and of the median that a group's other implementations
-    (timed in both runs) share: the median of theirs, over those that used as many
-    threads as ``impl`` where there are any (a core taken by another process slows
-    a 2-thread call, not a 1-thread one); 1.0 without any."""
+Pairs = dict[str, tuple[dict[str, Any], dict[str, Any]]]
+
+
+def _others(pairs: Pairs, impl: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """A group's implementations other than ``impl`` (timed in both runs): those that
+    used as many threads as ``impl`` where there are any (a core taken by another
+    process slows a 2-thread call, not a 1-thread one), else all of them."""
     others = [(a, b) for other, (a, b) in pairs.items() if other != impl]
     threads = pairs[impl][0].get("threads_used") if impl in pairs else None
     alike = [(a, b) for a, b in others if threads and a.get("threads_used") == threads]
+    return alike or others
 
+
+def group_drift(pairs: Pairs, impl: str) -> tuple[float, float]:
+    """The B/A of the best and of the median that a group's other implementations
+    share: the median of theirs (_others); 1.0 without any."""
     def drift(stat: str) -> float:
-        logs = [math.log(b[stat] / a[stat]) for a, b in alike or others
+        logs = [math.log(b[stat] / a[stat]) for a, b in _others(pairs, impl)
                 if a.get(stat) and b.get(stat)]
         return math.exp(statistics.median(logs)) if logs else 1.0
     return drift("best_s"), drift("median_s")
+
+
+def group_spread(pairs: Pairs, impl: str) -> float:
+    """The spread the machine showed while a group ran: the median over its other
+    implementations (_others) of the larger spread of their two rows; 0 without any.
+    They are timed interleaved with the row, in the same seconds: a row whose repeats
+    all fell in one state of the machine (a slow second core, a busy neighbour) has a
+    spread smaller than what the moment held, and the group's shows it."""
+    spreads = [max(a.get("spread") or 0.0, b.get("spread") or 0.0)
+               for a, b in _others(pairs, impl)]
+    return statistics.median(spreads) if spreads else 0.0
 
 
 def compare(a_doc: dict[str, Any], b_doc: dict[str, Any], a_name: str, b_name: str,
@@ -574,13 +595,14 @@ def compare(a_doc: dict[str, Any], b_doc: dict[str, Any], a_name: str, b_name: s
     body, marked = [], 0
     for key in both:
         a, b = a_rows[key], b_rows[key]
-        shared = group_drift(groups_in_both[key[:-1]], key[-1])
-        mark = beyond_noise(a, b, shared)
+        group = groups_in_both[key[:-1]]
+        shared, spread = group_drift(group, key[-1]), group_spread(group, key[-1])
+        mark = beyond_noise(a, b, shared, spread)
         marked += bool(mark)
         body.append([_compare_name(key), _us(a["best_s"]), _us(b["best_s"]),
                      f"{b['best_s'] / a['best_s']:.2f}, {b['median_s'] / a['median_s']:.2f}",
                      f"{shared[0]:.2f}, {shared[1]:.2f}",
-                     f"{100 * noise_threshold(a, b):.0f}%", mark])
+                     f"{100 * noise_threshold(a, b, spread):.0f}%", mark])
     lines = [f"A = {a_name} ({a_doc['date']}, {a_doc['machine']['cpu_model']}, "
              f"leaky_c {a_doc['versions']['leaky_c']})",
              f"B = {b_name} ({b_doc['date']}, {b_doc['machine']['cpu_model']}, "
@@ -591,7 +613,8 @@ def compare(a_doc: dict[str, Any], b_doc: dict[str, Any], a_name: str, b_name: s
                      "beyond noise"], body, False)
     lines += [""] + textwrap.wrap(
         f"{len(both)} cases in both, {marked} beyond the noise (noise: twice the larger "
-        "median/best - 1 of the two rows, at least 5%; others B/A: the median B/A of the "
+        "median/best - 1 of the two rows, or that of the group's other implementations (their "
+        "median), at least 5%; others B/A: the median B/A of the "
         "other implementations timed in the row's group; the rule: benchmarks/README.md, "
         "\"Comparing two runs\"); " + ("every implementation" if everything
                                    else "leaky_c rows (--verbose: every implementation)"), 110)

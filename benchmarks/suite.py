@@ -14,7 +14,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Optional, Protocol
+from typing import Any, Callable, Iterator, Mapping, Optional, Protocol
 
 import numpy as np
 
@@ -48,6 +48,12 @@ FULL_SIZES = tuple(sorted({m * 10 ** e for e in range(1, 9) for m in (1, 3)
 #: Arrays of n elements alive at once in the worst case (inputs, expected results,
 #: buffers, a peer's temporaries): sizes that do not fit in free memory are skipped.
 ARRAYS_ALIVE = 11
+#: Passes over the plan per thread count, the repeats shared among them.  The machine's
+#: state changes within seconds (a 1-thread copy of 10^6 float32 switched between 83
+#: and 120-140 us every few seconds in one process, benchmarks/RESULTS.md); one pass
+#: put a row's five repeats within about a second, so they could all fall in one state,
+#: and two identical runs then differed beyond their own spread.
+PASSES = 2
 
 #: What each implementation id in the results means.
 IMPLEMENTATIONS = {
@@ -71,7 +77,8 @@ IMPLEMENTATIONS = {
 #: Units of the fields that carry one; every name ending in _s is seconds.
 UNITS = {
     "*_s": "seconds (per call, for timings)",
-    "times_s": "seconds per call, one per interleaved repeat",
+    "times_s": "seconds per call, one per interleaved repeat (the first pass's, then the "
+               "second's: suite.PASSES)",
     "gbps": "1e9 bytes per second: bytes_moved / best_s",
     "gbps_median": "1e9 bytes per second: bytes_moved / median_s",
     "*_bytes": "bytes", "bytes_moved": "bytes read and written by one call",
@@ -221,9 +228,10 @@ def _prepare(w: Workload, impl: Impl, row: dict[str, Any], min_time: float,
     return plan
 
 
-def run_group(w: Workload, options: Options, overhead: float, families: tuple[str, ...],
-              section: str = "sweep") -> list[dict[str, Any]]:
-    """Time every implementation of one workload, interleaved; one row each."""
+def time_group(w: Workload, options: Options, overhead: float, families: tuple[str, ...],
+               section: str = "sweep", repeat: Optional[int] = None) -> list[dict[str, Any]]:
+    """Time every implementation of one workload, interleaved, ``repeat`` times (default:
+    ``options.repeat``); one row each, its ``times_s`` filled in (see :func:`summarise`)."""
     impls = peers.implementations(w, families)
     rows, plans = [], []
     for impl in impls:
@@ -235,11 +243,31 @@ def run_group(w: Workload, options: Options, overhead: float, families: tuple[st
         if plan is not None:
             plan.spins = impl.family in timing.SPINNING_FAMILIES
             plans.append((row, plan))
-    timing.measure([plan for _, plan in plans], options.repeat, overhead)
+    timing.measure([plan for _, plan in plans], options.repeat if repeat is None else repeat,
+                   overhead)
     for row, plan in plans:
-        best, median = min(plan.times), statistics.median(plan.times)
-        row.update(status="ok", number=plan.number, batch=plan.batch, times_s=plan.times,
-                   best_s=best, median_s=median, spread=median / best - 1 if best > 0 else None,
+        row.update(status="ok", number=plan.number, batch=plan.batch, times_s=plan.times)
+    return rows
+
+
+def merge_pass(rows: list[dict[str, Any]], later: list[dict[str, Any]]) -> None:
+    """Add a later pass's timings of the same group to ``rows`` (same implementations,
+    same order).  A row that failed in either pass keeps the failure."""
+    for row, again in zip(rows, later):
+        if row["status"] == "ok" and again["status"] == "ok":
+            row["times_s"] = row["times_s"] + again["times_s"]
+        elif row["status"] == "ok":
+            row.update(again)
+
+
+def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Best, median, spread, throughput and ratio to leaky_c from each row's timings."""
+    for row in rows:
+        if row["status"] != "ok":
+            continue
+        times = row["times_s"]
+        best, median = min(times), statistics.median(times)
+        row.update(best_s=best, median_s=median, spread=median / best - 1 if best > 0 else None,
                    gbps=row["bytes_moved"] / best / 1e9 if best > 0 else None,
                    gbps_median=row["bytes_moved"] / median / 1e9 if median > 0 else None)
     reference = rows[0]  # leaky_c
@@ -297,7 +325,8 @@ def versions_and_skips(families: tuple[str, ...]) -> tuple[dict[str, Optional[st
 def group_count(options: Options) -> int:
     """Timed groups the sweep and the scaling view will run (for a progress bar)."""
     sweep = len(options.dtypes) * len(options.sizes) * len(options.cases) * len(options.threads)
-    return sweep + len(SCALING_SIZES) * len(options.scaling_threads)
+    return (sweep + len(SCALING_SIZES) * len(options.scaling_threads)) * len(
+        pass_repeats(options.repeat))
 
 
 def start(options: Options, isolate: bool = True) -> dict[str, Any]:
@@ -333,12 +362,21 @@ def thread_counts(options: Options) -> tuple[int, ...]:
 Emit = Callable[[str, Any], None]
 
 
+def pass_repeats(repeat: int) -> list[int]:
+    """How ``repeat`` timings split over the passes (at most PASSES, none empty)."""
+    return [r for r in (repeat // PASSES + (i < repeat % PASSES) for i in range(PASSES)) if r]
+
+
 def run_thread_count(options: Options, threads: int, overhead: float,
                      scaling_sizes: tuple[int, ...], semantics: bool, emit: Emit) -> None:
     """Everything measured at one thread count, in this process, reported through ``emit``.
 
+    The groups are timed in PASSES passes over the whole plan, each with its share of
+    the repeats, so that every row's repeats come from moments some seconds apart.
+
     Events: ("process", what runs it), ("semantics", records), ("progress", text),
-    ("rows", rows of one group), ("skipped", groups not run), ("note", text).
+    ("rows", rows of one group), ("timed", a group's earlier pass), ("skipped", groups
+    not run), ("note", text).
     """
     from . import special
     emit("process", {"threads": threads, "pid": os.getpid(),
@@ -347,6 +385,30 @@ def run_thread_count(options: Options, threads: int, overhead: float,
         with timing.peer_threads(threads):
             emit("semantics", special.check(options.cases, options.dtypes, options.slope,
                                             threads, options.families))
+    repeats = pass_repeats(options.repeat)
+    earlier: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for index, repeat in enumerate(repeats):
+        last = index == len(repeats) - 1
+        for key, w, families in _groups(options, threads, scaling_sizes, emit,
+                                        first=index == 0, passes=len(repeats)):
+            with timing.peer_threads(threads):
+                rows = time_group(w, options, overhead, families, key[0], repeat)
+            del w
+            if key in earlier:
+                merge_pass(earlier[key], rows)
+                rows = earlier.pop(key)
+            if last:
+                emit("rows", summarise(rows))
+            else:
+                earlier[key] = rows
+                emit("timed", 1)
+
+
+def _groups(options: Options, threads: int, scaling_sizes: tuple[int, ...], emit: Emit,
+            first: bool, passes: int) -> Iterator[tuple[tuple[Any, ...], Workload,
+                                                        tuple[str, ...]]]:
+    """Each group of the plan at this thread count: (key, workload, families).  Groups
+    too large for the free memory are skipped, said on the first pass."""
     for section, dtype_name, sizes, cases, counts, families in _plan(options, scaling_sizes):
         if threads not in counts:
             continue
@@ -354,9 +416,10 @@ def run_thread_count(options: Options, threads: int, overhead: float,
         for n in sizes:
             need, free = ARRAYS_ALIVE * n * dtype.itemsize, machine.memory_bytes("MemAvailable")
             if free is not None and need > free:
-                emit("note", f"skipped {section} {dtype_name} n={n} at {threads} threads: needs "
-                             f"about {need >> 20} MiB, {free >> 20} MiB free")
-                emit("skipped", len(cases))
+                if first:
+                    emit("note", f"skipped {section} {dtype_name} n={n} at {threads} threads: "
+                                 f"needs about {need >> 20} MiB, {free >> 20} MiB free")
+                    emit("skipped", len(cases) * passes)
                 continue
             x, grad = peers.make_inputs(dtype, n, options.seed)
             op = expected = oracle = None
@@ -367,11 +430,8 @@ def run_thread_count(options: Options, threads: int, overhead: float,
                     op = case.op
                     expected, oracle = _results(op, x, grad, options.slope)
                 emit("progress", f"{dtype_name} n={n} {case_name} {threads}T")
-                w = Workload(case, x, grad, expected, oracle, options.slope, threads)
-                with timing.peer_threads(threads):
-                    rows = run_group(w, options, overhead, families, section)
-                del w
-                emit("rows", rows)
+                yield ((section, dtype_name, n, case_name),
+                       Workload(case, x, grad, expected, oracle, options.slope, threads), families)
 
 
 #: Lines of the measuring process's stdout that carry events start with this.
@@ -433,7 +493,7 @@ def sweep(doc: dict[str, Any], options: Options, progress: Progress,
     def emit(kind: str, value: Any) -> None:
         if kind == "progress":
             progress.set_description_str(value)
-        elif kind == "skipped":
+        elif kind in ("skipped", "timed"):
             progress.update(value)
         elif kind == "note":
             doc["notes"].append(value)

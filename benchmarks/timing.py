@@ -8,6 +8,8 @@
 - Repeats are interleaved: repeat r of every implementation in the group runs
   before repeat r + 1 of any, so drift on a shared machine hits all alike.
   Each repeat gives seconds per call; the report uses the best and the median.
+  The repeats are shared among passes over the whole plan (``suite.PASSES``),
+  so that a row's repeats are seconds apart, not all within one second.
 - Settle: with more than one thread, a timing that follows one of an
   implementation whose pool keeps spinning after a call (``Plan.spins``:
   PyTorch, JAX, TensorFlow, numexpr) starts after a pause of ``SETTLE_S``,

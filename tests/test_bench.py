@@ -517,6 +517,38 @@ def test_compare_needs_best_and_median_to_move() -> None:
     assert verdict(a, b)[-1] == "slower"
 
 
+def test_a_row_that_stayed_in_one_state_of_the_machine_takes_its_groups_spread() -> None:
+    """Two default runs of identical code (2026-12-07 05:05-05:10, quiet), n = 10^4 into
+    out= at 2 threads, microseconds per repeat (two passes).  In B the machine was slow
+    through most of the group: leaky_c's five repeats all fell in the slow state, so its
+    own spread was 6%, while its peers' repeats show both states.  The rows' spread alone
+    marked it; with the group's spread as the least noise it is not.  A 2x change is."""
+    a_times = {"leaky_c": [1.79, 1.79, 1.89, 1.88, 2.04], "torch": [1.96, 1.98, 1.96, 2.16, 2.17],
+               "numpy.ufuncs": [3.03, 3.03, 3.05, 3.81, 3.07], "bound.nt": [0.97, 0.98, 1.04, 1.01, 1.01]}
+    b_times = {"leaky_c": [3.21, 3.19, 3.2, 3.31, 3.4], "torch": [3.43, 3.4, 3.4, 2.16, 2.25],
+               "numpy.ufuncs": [4.04, 4.02, 4.04, 3.36, 4.64], "bound.nt": [1.3, 1.3, 1.3, 1.12, 1.35]}
+
+    def doc(times: dict[str, list[float]]) -> dict[str, Any]:
+        rows = []
+        for impl, ts in times.items():
+            row = synthetic_row(impl, "leaky_c" if impl == "leaky_c" else "peer", min(ts) * 1e-6,
+                                threads=2, used=1 if impl == "numpy.ufuncs" else 2, n=10 ** 4)
+            median = statistics.median(ts)
+            row.update(times_s=[t * 1e-6 for t in ts], median_s=median * 1e-6,
+                       spread=median / min(ts) - 1)
+            rows.append(row)
+        return synthetic_doc(rows)
+    a, b = doc(a_times), doc(b_times)
+    pairs = {row["impl"]: (row, other) for row, other in zip(a["results"], b["results"])}
+    spread = report.group_spread(pairs, "leaky_c")
+    assert spread == pytest.approx((0.574 + 0.161) / 2, abs=0.01)  # torch, bound.nt (2 threads)
+    shared = report.group_drift(pairs, "leaky_c")
+    assert report.beyond_noise(a["results"][0], b["results"][0], shared) == "slower"
+    assert verdict(a, b)[-1] != "slower"
+    b_times["leaky_c"] = [2 * t for t in b_times["leaky_c"]]
+    assert verdict(a, doc(b_times))[-1] == "slower"
+
+
 def test_noise_threshold_uses_the_recorded_spread() -> None:
     assert report.noise_threshold({"spread": 0.10}, {"spread": 0.01}) == 0.2
     assert report.noise_threshold({"spread": 0.0}, {"spread": None}) == 0.05
@@ -628,6 +660,35 @@ def test_full_asks_for_everything_and_the_default_for_the_headline() -> None:
     assert full.scaling_threads == tuple(range(1, cli.machine.available_cores() + 1))
     beyond = cli.options_from(parser.parse_args(["--scaling", "1", "2", "8", "--cases", "all"]))
     assert beyond.scaling_threads == (1, 2, 8) and beyond.cases == tuple(peers.CASES)
+
+
+def test_repeats_come_from_passes_over_the_whole_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every group's first share of the repeats is timed before any group's second, so a
+    # row's repeats are seconds apart; the rows carry all of them, and their statistics.
+    timed: list[tuple[Any, int]] = []
+    real = suite.time_group
+
+    def recording(w: Any, options: Any, overhead: float, families: Any, section: str,
+                  repeat: int) -> list[dict[str, Any]]:
+        timed.append(((w.x.size, w.case.name), repeat))
+        return real(w, options, overhead, families, section, repeat)
+
+    monkeypatch.setattr(suite, "time_group", recording)
+    events: list[tuple[str, Any]] = []
+    options = suite.Options(sizes=(100, 1000), cases=("forward-out", "backward-alloc"),
+                            families=("bounds",), threads=(1,), min_time=1e-4, repeat=5)
+    suite.run_thread_count(options, 1, 0.0, (), False, lambda *event: events.append(event))
+    groups = [(100, "forward-out"), (100, "backward-alloc"), (1000, "forward-out"),
+              (1000, "backward-alloc")]
+    assert timed == [(g, 3) for g in groups] + [(g, 2) for g in groups]
+    assert suite.pass_repeats(5) == [3, 2] and suite.pass_repeats(1) == [1]
+    rows = [row for kind, value in events if kind == "rows" for row in value]
+    assert sorted({(row["n"], row["case"]) for row in rows}) == sorted(groups)
+    assert [kind for kind, _ in events].count("timed") == 4
+    assert [row["impl"] for row in rows].count("leaky_c") == 4
+    for row in rows:
+        assert len(row["times_s"]) == 5 and row["best_s"] == min(row["times_s"])
+        assert row["median_s"] == statistics.median(row["times_s"])
 
 
 def test_each_thread_count_runs_in_its_own_process(tmp_path: Path) -> None:
