@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import platform
+from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 
 def available_cores() -> int:
@@ -14,6 +15,33 @@ def available_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+def cpus_for(threads: int) -> Optional[set[int]]:
+    """The CPUs a process measuring ``threads`` threads is held to: the first ``threads``
+    of this process's, or None (no limit) when it has no more than that or the system
+    cannot say.  JAX sizes its pool from the CPUs it may use, whatever XLA_FLAGS say: at
+    1 thread it ran on 1.7-1.8 cores of 2 (benchmarks/RESULTS.md, "Held to its cores")."""
+    try:
+        mine = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return None
+    return set(mine[:threads]) if threads < len(mine) else None
+
+
+@contextmanager
+def started_on(cpus: Optional[set[int]]) -> Iterator[None]:
+    """Processes started inside run on ``cpus`` (a child inherits the CPUs of the thread
+    that starts it); this thread's own are restored after."""
+    if cpus is None:
+        yield
+        return
+    mine = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, mine)
 
 
 def proc_field(path: str, key: str) -> Optional[str]:

@@ -179,7 +179,7 @@ def _row(w: Workload, impl: Impl, section: str) -> dict[str, Any]:
         "status": "skipped", "verified": False, "verification": None, "note": impl.note,
         "bytes_moved": case.streams * w.x.nbytes, "number": None, "batch": None,
         "times_s": [], "best_s": None, "median_s": None, "gbps": None, "gbps_median": None,
-        "spread": None, "ratio": None, "ratio_median": None,
+        "spread": None, "ratio": None, "ratio_median": None, "cores": None,
     }
 
 
@@ -246,7 +246,8 @@ def time_group(w: Workload, options: Options, overhead: float, families: tuple[s
     timing.measure([plan for _, plan in plans], options.repeat if repeat is None else repeat,
                    overhead)
     for row, plan in plans:
-        row.update(status="ok", number=plan.number, batch=plan.batch, times_s=plan.times)
+        row.update(status="ok", number=plan.number, batch=plan.batch, times_s=plan.times,
+                   cores=statistics.median(plan.cores))
     return rows
 
 
@@ -256,6 +257,7 @@ def merge_pass(rows: list[dict[str, Any]], later: list[dict[str, Any]]) -> None:
     for row, again in zip(rows, later):
         if row["status"] == "ok" and again["status"] == "ok":
             row["times_s"] = row["times_s"] + again["times_s"]
+            row["cores"] = max(row["cores"], again["cores"])
         elif row["status"] == "ok":
             row.update(again)
 
@@ -380,7 +382,7 @@ def run_thread_count(options: Options, threads: int, overhead: float,
     """
     from . import special
     emit("process", {"threads": threads, "pid": os.getpid(),
-                     "xla_flags": os.environ.get("XLA_FLAGS")})
+                     "xla_flags": os.environ.get("XLA_FLAGS"), "cores": machine.available_cores()})
     if semantics:
         with timing.peer_threads(threads):
             emit("semantics", special.check(options.cases, options.dtypes, options.slope,
@@ -458,9 +460,12 @@ def _run_process(spec: dict[str, Any], threads: int, emit: Emit) -> None:
     # is the unbuilt source tree (leaky-c bench runs from anywhere).  Run the worker
     # beside the leaky_c this process imported, so it measures that one.
     beside = os.path.dirname(os.path.dirname(os.path.abspath(leaky_c.__file__)))
-    proc = subprocess.Popen([sys.executable, "-m", "leaky_c.benchmarks.worker"], env=env,
-                            cwd=beside, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    # Held to as many cores as it measures threads: a peer that sizes its pool from the
+    # cores it may use (JAX) then uses no more than the row's thread count.
+    with machine.started_on(machine.cpus_for(threads)):
+        proc = subprocess.Popen([sys.executable, "-m", "leaky_c.benchmarks.worker"], env=env,
+                                cwd=beside, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     errors = threading.Thread(target=_relay_stderr, args=(proc.stderr,), daemon=True)
     errors.start()

@@ -20,6 +20,8 @@
   (benchmarks/RESULTS.md).  ONNX Runtime's spinning is turned off
   (ml_peers.py); leaky_c's workers spin 0.2 ms.
 - Garbage collection is off while timing, as in ``timeit``.
+- Each timing also records the process's CPU time over its wall time
+  (``Plan.cores``): the cores the implementation kept busy.
 - In place: applying Leaky ReLU again to its own output is a different
   workload (negative values shrink by the slope each time, pass through
   subnormals and end at -0.0 after ~20 calls), so every in-place call gets a
@@ -74,6 +76,7 @@ class Plan:
     restore: Optional[Callable[[int], None]] = None  # refill the first k rows, untimed
     number: int = 1  # calls per timing
     times: list[float] = field(default_factory=list)  # seconds per call, one per repeat
+    cores: list[float] = field(default_factory=list)  # the process's CPU / wall time, per repeat
     spins: bool = True  # its pool may keep a core busy after a call (suite.py knows which do)
 
     @property
@@ -140,7 +143,10 @@ def measure(plans: list[Plan], repeat: int, overhead: float) -> None:
             for i, plan in enumerate(plans):
                 if threaded and plans[i - 1].spins:
                     time.sleep(SETTLE_S)
+                cpu, wall = time.process_time(), time.perf_counter()
                 plan.times.append(time_once(plan, overhead))
+                plan.cores.append((time.process_time() - cpu)
+                                  / max(time.perf_counter() - wall, 1e-9))
     finally:
         if enabled:
             gc.enable()

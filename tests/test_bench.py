@@ -32,8 +32,7 @@ ROW_KEYS = {
     "section", "dtype", "n", "case", "op", "mode", "threads", "impl", "family", "label", "role",
     "threads_used", "status", "verified", "verification", "note", "bytes_moved", "number",
     "batch", "times_s", "best_s", "median_s", "spread", "gbps", "gbps_median", "ratio",
-    "ratio_median",
-}
+    "ratio_median", "cores"}
 TOP_KEYS = {"schema", "schema_version", "units", "date", "argv", "machine", "load_average",
             "versions", "target", "leaky_c_config", "threads", "scaling_threads", "options",
             "timer_overhead_s", "stream_threshold_bytes", "implementations", "unavailable",
@@ -699,6 +698,8 @@ def test_each_thread_count_runs_in_its_own_process(tmp_path: Path) -> None:
     assert len({p["pid"] for p in processes.values()} | {os.getpid()}) == 3
     for threads, process in processes.items():  # JAX reads its threads once, at start
         assert process["xla_flags"].endswith(f"intra_op_parallelism_threads={threads}")
+        # held to as many cores as threads where the machine has more (JAX sizes its pool so)
+        assert process["cores"] == min(threads, cli.machine.available_cores())
     assert {row["threads"] for row in doc["results"]} == {1, 2}
     same = bench(tmp_path, "--sizes", "100", "--threads", "1", "2", "--cases", "forward-out",
                  "--peers", "bounds")
