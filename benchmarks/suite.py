@@ -374,7 +374,8 @@ def run_thread_count(options: Options, threads: int, overhead: float,
     """Everything measured at one thread count, in this process, reported through ``emit``.
 
     The groups are timed in PASSES passes over the whole plan, each with its share of
-    the repeats, so that every row's repeats come from moments some seconds apart.
+    the repeats and its own arrays, so that every row's repeats come from moments some
+    seconds apart and from two placements of its arrays in memory.
 
     Events: ("process", what runs it), ("semantics", records), ("progress", text),
     ("rows", rows of one group), ("timed", a group's earlier pass), ("skipped", groups
@@ -391,6 +392,9 @@ def run_thread_count(options: Options, threads: int, overhead: float,
     earlier: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for index, repeat in enumerate(repeats):
         last = index == len(repeats) - 1
+        # Each pass makes its own arrays; leaky_c's cached output blocks go too, so a
+        # row's repeats see two placements in memory, not one.
+        leaky_c.release_output_cache()
         for key, w, families in _groups(options, threads, scaling_sizes, emit,
                                         first=index == 0, passes=len(repeats)):
             with timing.peer_threads(threads):
