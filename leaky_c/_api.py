@@ -40,7 +40,7 @@ def _fast(kernel: Any, buffer: Any, grad_output: Optional[np.ndarray], x: np.nda
     n = x.size
     if out is None:
         result = _empty(x.shape, x.dtype) if n < _blocks.from_items or x.nbytes < _blocks.from_bytes \
-            else _blocks.empty(x.shape, x.dtype, x.nbytes)
+            else _blocks.empty(x.shape, x.dtype, x.nbytes, like=x)
         flags = FRESH_OUTPUT
     elif type(out) is _ndarray and out.dtype is x.dtype and out.shape == x.shape:
         result, flags = out, 0
@@ -71,7 +71,7 @@ def _compute(backward: bool, inputs: tuple[np.ndarray, ...], slope: float,
     if out is None:
         order: Literal["C", "F"] = "F" if x.flags.f_contiguous and not x.flags.c_contiguous else "C"
         out = _empty(x.shape, x.dtype, order=order) if x.nbytes < _blocks.from_bytes \
-            else _blocks.empty(x.shape, x.dtype, x.nbytes, order)
+            else _blocks.empty(x.shape, x.dtype, x.nbytes, order, like=x)
     target = _layout.writable_target(out)
     direct = _layout.direct_output(target)
     dst = target if direct else _empty(x.shape, x.dtype)
