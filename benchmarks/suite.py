@@ -375,7 +375,7 @@ def run_thread_count(options: Options, threads: int, overhead: float,
 
     The groups are timed in PASSES passes over the whole plan, each with its share of
     the repeats and its own arrays, so that every row's repeats come from moments some
-    seconds apart and from two placements of its arrays in memory.
+    seconds apart and from two sets of arrays.
 
     Events: ("process", what runs it), ("semantics", records), ("progress", text),
     ("rows", rows of one group), ("timed", a group's earlier pass), ("skipped", groups
@@ -392,8 +392,8 @@ def run_thread_count(options: Options, threads: int, overhead: float,
     earlier: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for index, repeat in enumerate(repeats):
         last = index == len(repeats) - 1
-        # Each pass makes its own arrays; leaky_c's cached output blocks go too, so a
-        # row's repeats see two placements in memory, not one.
+        # Each pass makes its own arrays and maps leaky_c's output blocks anew, as a
+        # fresh process would (the kernel may still hand back the same pages).
         leaky_c.release_output_cache()
         for key, w, families in _groups(options, threads, scaling_sizes, emit,
                                         first=index == 0, passes=len(repeats)):
