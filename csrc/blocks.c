@@ -13,7 +13,7 @@
  *     sizes that round to the same capacity share blocks, and one page fault
  *     maps 2 MiB.
  *   - leaky_block_take(n) hands out the most recently returned idle block of
- *     the capacity n needs, else a new one; leaky_block_give(p) takes a block
+ *     the capacity n needs, else a new one (with SPARE bytes more after it); leaky_block_give(p) takes a block
  *     back (the array's owner calls it once nothing refers to the array).
  *   - Idle blocks hold at most the limit (leaky_set_block_cache_bytes): the
  *     oldest are freed to make room, a block larger than the limit is freed
@@ -39,6 +39,10 @@
 
 #define HEADER 64u  /* Windows: the header before a block */
 #define CLASS ((size_t)2 << 20)  /* capacities are multiples of a 2 MiB huge page */
+/* Bytes past its capacity that every block also has: the caller may start its data
+ * up to 4080 bytes into a block (leaky_c/_blocks.py puts a result at its input's
+ * address modulo 4096), so a result of a whole number of 2 MiB still fits its class. */
+#define SPARE ((size_t)4096)
 #define MAX_IDLE 32
 
 static atomic_flag lock = ATOMIC_FLAG_INIT;
@@ -63,10 +67,10 @@ static void register_atfork(void) { pthread_atfork(acquire, release, release); }
 static size_t capacity_of(const void *block) { return ((const size_t *)block)[-1]; }
 
 #if defined(_WIN32)
-/* Unbuilt (no Windows CI): a 64-byte header, then the block. */
+/* A 64-byte header, then the block and its spare bytes. */
 static void *allocate(size_t capacity)
 {
-    char *base = _aligned_malloc(capacity + HEADER, HEADER);
+    char *base = _aligned_malloc(capacity + HEADER + SPARE, HEADER);
     if (base == NULL)
         return NULL;
     ((size_t *)(base + HEADER))[-1] = capacity;
@@ -74,20 +78,25 @@ static void *allocate(size_t capacity)
 }
 static void deallocate(void *block) { _aligned_free((char *)block - HEADER); }
 #else
-/* One page for the header, then the block on a 2 MiB boundary: map 2 MiB
- * more than needed and unmap what lies outside. */
+/* The pages past the capacity that hold the spare bytes. */
+static size_t tail_bytes(size_t page) { return (SPARE + page - 1) / page * page; }
+
+/* One page for the header, then the block on a 2 MiB boundary and its spare
+ * bytes: map 2 MiB more than needed and unmap what lies outside. */
 static void *allocate(size_t capacity)
 {
-    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    char *base = mmap(NULL, capacity + CLASS, PROT_READ | PROT_WRITE,
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE), tail = tail_bytes(page);
+    const size_t mapped = capacity + CLASS + tail;
+    char *base = mmap(NULL, mapped, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED)
         return NULL;
     char *block = (char *)(((uintptr_t)base + page + CLASS - 1) / CLASS * CLASS);
+    char *end = block + capacity + tail;
     if (block - page > base)
         munmap(base, (size_t)(block - page - base));
-    if (block + capacity < base + capacity + CLASS)
-        munmap(block + capacity, (size_t)(base + capacity + CLASS - (block + capacity)));
+    if (end < base + mapped)
+        munmap(end, (size_t)(base + mapped - end));
 #if defined(MADV_HUGEPAGE)
     madvise(block, capacity, MADV_HUGEPAGE);  /* advice: failure changes nothing */
 #endif
@@ -97,7 +106,7 @@ static void *allocate(size_t capacity)
 static void deallocate(void *block)
 {
     const size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    munmap((char *)block - page, capacity_of(block) + page);
+    munmap((char *)block - page, page + capacity_of(block) + tail_bytes(page));
 }
 #endif
 

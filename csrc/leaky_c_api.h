@@ -78,8 +78,9 @@ int leaky_pool_workers(void);
  * when LEAKY_OPENMP calls use leaky_c's pool. */
 void leaky_set_openmp(void *gomp_parallel, void *omp_get_max_threads);
 
-/* Large outputs (csrc/blocks.c): a block of at least nbytes, 64-byte aligned,
- * from the idle blocks or new (NULL if memory is short); give it back once
+/* Large outputs (csrc/blocks.c): a block of at least nbytes, 64-byte aligned and
+ * followed by 4096 spare bytes the caller may also use (so that its data can start
+ * up to 4080 bytes in), from the idle blocks or new (NULL if memory is short); give it back once
  * nothing uses it.  Idle blocks hold at most the limit in bytes (0: none);
  * release frees them all and returns how many bytes that was. */
 void *leaky_block_take(size_t nbytes);

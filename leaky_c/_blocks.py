@@ -77,7 +77,7 @@ def empty(shape: Any, dtype: np.dtype, nbytes: int, order: Literal["C", "F"] = "
     """An uninitialised array of nbytes bytes in the given order, from the cache; at
     ``like``'s address modulo 4096 (ALIAS_MASK) when given."""
     offset = like.ctypes.data & ALIAS_MASK if like is not None else 0
-    block = _take(nbytes + offset)
+    block = _take(nbytes)  # its class by nbytes: 4096 spare bytes follow every block
     if not block:  # out of memory here: NumPy may still find some, or raise
         return _empty(shape, dtype, order=order)
     return _ndarray(shape, dtype, _buffer(_gc(block, _give), nbytes + offset), offset, order=order)

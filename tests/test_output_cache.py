@@ -208,6 +208,28 @@ def test_release_and_limits(cache):
     assert _blocks.output_cache_held() == 0
 
 
+def test_a_result_of_whole_2_mib_at_its_inputs_offset_keeps_its_block_class():
+    """A result starts at its input's address modulo 4096, up to 4080 bytes into its
+    block: a result of exactly 2 MiB must still take a 2 MiB block (the spare bytes
+    after every block), or a limit of 2 MiB could never keep it."""
+    limit = _blocks.output_cache_bytes()
+    leaky_c.release_output_cache()
+    leaky_c.set_output_cache(_blocks.FROM_BYTES)
+    try:
+        n = _blocks.FROM_BYTES // 4
+        buffer = np.empty(n + 1024, np.float32)
+        start = next(k for k in range(1024) if (buffer[k:].ctypes.data % 4096) >= 2048)
+        x = buffer[start:start + n]
+        x[...] = values(np.float32, n, 10)
+        y = leaky_c.leaky_relu(x, 0.1)
+        assert from_cache(y) and (y.ctypes.data - x.ctypes.data) % 4096 == 0
+        y[-1] = 1.0  # its last bytes are the block's, writable
+        del y
+        assert _blocks.output_cache_held() == _blocks.FROM_BYTES, "the block was freed, not kept"
+    finally:
+        leaky_c.set_output_cache(limit)
+
+
 def test_a_limit_of_zero_turns_the_cache_off(cache):
     x = values(np.float32, 2 * SMALL, 8)
     leaky_c.set_output_cache(0)
