@@ -570,13 +570,20 @@ def group_drift(pairs: Pairs, impl: str) -> tuple[float, float]:
 
 def group_spread(pairs: Pairs, impl: str) -> float:
     """The spread the machine showed while a group ran: the median over its other
-    implementations (_others) of the larger spread of their two rows; 0 without any.
+    implementations (_others) of the larger spread of their two rows; 0 with fewer
+    than GROUP_SPREAD_FROM of them.
     They are timed interleaved with the row, in the same seconds: a row whose repeats
     all fell in one state of the machine (a slow second core, a busy neighbour) has a
     spread smaller than what the moment held, and the group's shows it."""
     spreads = [max(a.get("spread") or 0.0, b.get("spread") or 0.0)
                for a, b in _others(pairs, impl)]
-    return statistics.median(spreads) if spreads else 0.0
+    # with fewer than GROUP_SPREAD_FROM others (the scaling view: PyTorch and the C copy)
+    # one noisy implementation would set the floor alone
+    return statistics.median(spreads) if len(spreads) >= GROUP_SPREAD_FROM else 0.0
+
+
+#: The fewest other implementations whose spread a group's spread is taken from.
+GROUP_SPREAD_FROM = 3
 
 
 def compare(a_doc: dict[str, Any], b_doc: dict[str, Any], a_name: str, b_name: str,

@@ -84,6 +84,7 @@ UNITS = {
     "*_bytes": "bytes", "bytes_moved": "bytes read and written by one call",
     "ratio": "this row's best_s / leaky_c's best_s in the same group (no unit)",
     "spread": "median_s / best_s - 1 (no unit): the run-to-run noise of this row",
+    "cores": "CPU seconds of the measuring process per wall second while the row was timed",
 }
 
 
@@ -119,6 +120,11 @@ class Options:
     scaling_threads: tuple[int, ...] = ()  # empty: no thread-scaling view
     slope: float = 0.01
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        # each size, dtype, case and family once (a repeated one would be one group twice)
+        for name in ("sizes", "dtypes", "cases", "families", "threads", "scaling_threads"):
+            setattr(self, name, tuple(dict.fromkeys(getattr(self, name))))
 
     def validate(self, names: Mapping[str, str] = MappingProxyType({})) -> None:
         """BenchError naming the option that is out of range (as ``names`` spells it)."""
@@ -390,13 +396,14 @@ def run_thread_count(options: Options, threads: int, overhead: float,
                                             threads, options.families))
     repeats = pass_repeats(options.repeat)
     earlier: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    skipped: set[tuple[str, str, int]] = set()
     for index, repeat in enumerate(repeats):
         last = index == len(repeats) - 1
         # Each pass makes its own arrays and maps leaky_c's output blocks anew, as a
         # fresh process would (the kernel may still hand back the same pages).
         leaky_c.release_output_cache()
-        for key, w, families in _groups(options, threads, scaling_sizes, emit,
-                                        first=index == 0, passes=len(repeats)):
+        for key, w, families in _groups(options, threads, scaling_sizes, emit, skipped,
+                                        first=index == 0, passes_left=len(repeats) - index):
             with timing.peer_threads(threads):
                 rows = time_group(w, options, overhead, families, key[0], repeat)
             del w
@@ -408,24 +415,31 @@ def run_thread_count(options: Options, threads: int, overhead: float,
             else:
                 earlier[key] = rows
                 emit("timed", 1)
+    for rows in earlier.values():  # sizes that memory let through an earlier pass only
+        emit("rows", summarise(rows))
 
 
 def _groups(options: Options, threads: int, scaling_sizes: tuple[int, ...], emit: Emit,
-            first: bool, passes: int) -> Iterator[tuple[tuple[Any, ...], Workload,
-                                                        tuple[str, ...]]]:
-    """Each group of the plan at this thread count: (key, workload, families).  Groups
-    too large for the free memory are skipped, said on the first pass."""
+            skipped: set[tuple[str, str, int]], first: bool, passes_left: int
+            ) -> Iterator[tuple[tuple[Any, ...], Workload, tuple[str, ...]]]:
+    """Each group of the plan at this thread count: (key, workload, families).  A size
+    too large for the free memory is skipped from then on (``skipped``), and said: on the
+    first pass, every pass of its groups; on a later one, the rest, its rows keeping the
+    earlier passes' repeats."""
     for section, dtype_name, sizes, cases, counts, families in _plan(options, scaling_sizes):
         if threads not in counts:
             continue
         dtype = np.dtype(dtype_name)
         for n in sizes:
+            if (section, dtype_name, n) in skipped:
+                continue
             need, free = ARRAYS_ALIVE * n * dtype.itemsize, machine.memory_bytes("MemAvailable")
             if free is not None and need > free:
-                if first:
-                    emit("note", f"skipped {section} {dtype_name} n={n} at {threads} threads: "
-                                 f"needs about {need >> 20} MiB, {free >> 20} MiB free")
-                    emit("skipped", len(cases) * passes)
+                skipped.add((section, dtype_name, n))
+                when = "" if first else " from its second pass on"
+                emit("note", f"skipped {section} {dtype_name} n={n} at {threads} threads{when}: "
+                             f"needs about {need >> 20} MiB, {free >> 20} MiB free")
+                emit("skipped", len(cases) * (passes_left if first else passes_left - 1))
                 continue
             x, grad = peers.make_inputs(dtype, n, options.seed)
             op = expected = oracle = None
