@@ -34,19 +34,17 @@ def cpus_for(threads: int) -> Optional[set[int]]:
 def started_on(cpus: Optional[set[int]]) -> Iterator[None]:
     """Processes started inside run on ``cpus`` (a child inherits the CPUs of the thread
     that starts it); this thread's own are restored after."""
-    if cpus is None:
-        yield
-        return
-    mine = os.sched_getaffinity(0)
+    mine = os.sched_getaffinity(0) if cpus is not None else None
     try:
-        os.sched_setaffinity(0, cpus)
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)
     except OSError:  # not allowed here (a cpuset changed under us): no limit, as the
-        yield       # process's own record of its cores shows
-        return
+        mine = None  # process's own record of its cores shows
     try:
         yield
     finally:
-        os.sched_setaffinity(0, mine)
+        if mine is not None:
+            os.sched_setaffinity(0, mine)
 
 
 def proc_field(path: str, key: str) -> Optional[str]:

@@ -13,8 +13,9 @@
  *     sizes that round to the same capacity share blocks, and one page fault
  *     maps 2 MiB.
  *   - leaky_block_take(n) hands out the most recently returned idle block of
- *     the capacity n needs, else a new one (with SPARE bytes more after it); leaky_block_give(p) takes a block
- *     back (the array's owner calls it once nothing refers to the array).
+ *     the capacity n needs, else a new one (SPARE bytes follow every block);
+ *     leaky_block_give(p) takes a block back (the array's owner calls it once
+ *     nothing refers to the array).
  *   - Idle blocks hold at most the limit (leaky_set_block_cache_bytes): the
  *     oldest are freed to make room, a block larger than the limit is freed
  *     at once, and a limit of 0 frees every block as it comes back.  Blocks in

@@ -23,7 +23,7 @@ the block idle again: a result never shares memory with a live array.
 from __future__ import annotations
 
 import os
-from typing import Any, Literal, Optional, SupportsIndex
+from typing import Any, Literal, SupportsIndex
 
 import numpy as np
 
@@ -72,11 +72,11 @@ from_items = FROM_BYTES // _MAX_ITEMSIZE
 ALIAS_MASK = 4096 - 16
 
 
-def empty(shape: Any, dtype: np.dtype, nbytes: int, order: Literal["C", "F"] = "C",
-          like: Optional[np.ndarray] = None) -> np.ndarray:
-    """An uninitialised array of nbytes bytes in the given order, from the cache; at
-    ``like``'s address modulo 4096 (ALIAS_MASK) when given."""
-    offset = like.ctypes.data & ALIAS_MASK if like is not None else 0
+def empty(shape: Any, dtype: np.dtype, nbytes: int, order: Literal["C", "F"] = "C", *,
+          like: np.ndarray) -> np.ndarray:
+    """An uninitialised array of nbytes bytes in the given order, from the cache, at
+    ``like``'s address modulo 4096 (ALIAS_MASK)."""
+    offset = like.ctypes.data & ALIAS_MASK
     block = _take(nbytes)  # its class by nbytes: 4096 spare bytes follow every block
     if not block:  # out of memory here: NumPy may still find some, or raise
         return _empty(shape, dtype, order=order)
