@@ -106,12 +106,17 @@ def new_like(x: Tensor) -> Tensor:
     changes no value.
     """
     out = torch.empty_like(x)
-    nbytes = out.nbytes  # empty_like's result is dense: its storage holds exactly this
-    if nbytes >= HUGEPAGE_BYTES and _madvise is not None and out.is_cpu:
+    if out.nbytes >= HUGEPAGE_BYTES:  # empty_like's result is dense: its storage holds nbytes
+        _advise_hugepages(out)
+    return out
+
+
+def _advise_hugepages(out: Tensor) -> None:
+    """``madvise(MADV_HUGEPAGE)`` over the whole pages of a new dense CPU tensor."""
+    if _madvise is not None and out.is_cpu:
         address = out.data_ptr()
         start = -(-address // _PAGE) * _PAGE
-        _madvise(start, (address + nbytes - start) // _PAGE * _PAGE, _MADV_HUGEPAGE)
-    return out
+        _madvise(start, (address + out.nbytes - start) // _PAGE * _PAGE, _MADV_HUGEPAGE)
 
 
 # Contiguous tensors call the C kernels (the C interface, csrc/leaky_c_api.h) on their

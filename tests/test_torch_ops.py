@@ -288,6 +288,24 @@ def test_small_tensors_call_the_c_directly_with_the_same_bits(dtype, through_api
     assert api_calls == (["leaky_relu", "leaky_relu_backward"] * 3 if via_api else [])
 
 
+
+@pytest.mark.parametrize("path", ["direct", "op"])
+def test_new_outputs_from_the_size_threshold_are_advised_huge_pages(path, request, monkeypatch):
+    """Every new output of HUGEPAGE_BYTES or more, forward and backward, on each path,
+    gets the huge-page advice (lowered here to 4 KiB), and smaller ones do not."""
+    request.getfixturevalue("op_path") if path == "op" else None
+    from leaky_c import _torch_ops
+    advised = []
+    monkeypatch.setattr(_torch_ops, "HUGEPAGE_BYTES", 4096)
+    monkeypatch.setattr(_torch_ops, "_advise_hugepages", lambda t: advised.append(t.nbytes))
+    for n in (1023, 1024):  # float32: just below and at 4 KiB
+        advised.clear()
+        x = torch.randn(n, requires_grad=True)
+        got = lt.leaky_relu(x, 0.1)
+        torch.autograd.grad(got, x, torch.ones_like(got))
+        assert advised == ([] if n < 1024 else [4096, 4096]), n
+
+
 def sum_pair(grads):
     """grad_input plus the weight's gradient summed (one tensor to differentiate)."""
     return grads[0] + grads[1].sum()
