@@ -170,14 +170,14 @@ def tiny_times(rounds: int) -> dict[str, dict[str, float]]:
     }
     linear, x = torch.nn.Linear(1024, 4096), torch.randn(256, 1024)
     times: dict[tuple[str, str], list[float]] = {}
-    for r in range(rounds * 6):
+    for _ in range(2 + rounds * 6):  # the first two: warm-up
         for name, call in calls.items():
             row = linear(x)[:1]
             for state in ("cold", "warm"):
                 start = _clock()
                 call(row)
                 times.setdefault((name, state), []).append(_clock() - start)
-    return {name: {s: statistics.median(times[name, s][6:]) * 1e6 for s in ("cold", "warm")}
+    return {name: {s: statistics.median(times[name, s][2:]) * 1e6 for s in ("cold", "warm")}
             for name in calls}
 
 
@@ -185,6 +185,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     torch.set_num_threads(1)
     leaky_c.set_num_threads(1)
     print(f"load average before: {load()}")
