@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from types import MappingProxyType
@@ -389,7 +390,8 @@ def run_thread_count(options: Options, threads: int, overhead: float,
     """
     from . import special
     emit("process", {"threads": threads, "pid": os.getpid(),
-                     "xla_flags": os.environ.get("XLA_FLAGS"), "cores": machine.available_cores()})
+                     "xla_flags": os.environ.get("XLA_FLAGS"), "cores": machine.available_cores(),
+                     "imported_after_s": None, "measuring_after_s": time.time()})
     if semantics:
         with timing.peer_threads(threads):
             emit("semantics", special.check(options.cases, options.dtypes, options.slope,
@@ -469,39 +471,79 @@ def _relay_stderr(stream: Any) -> None:
             sys.stderr.write(line)
 
 
-def _run_process(spec: dict[str, Any], threads: int, emit: Emit) -> None:
-    """Run one thread count in a fresh process (benchmarks/worker.py), relaying its events."""
-    from .ml_peers import xla_flags
-    env = dict(os.environ, XLA_FLAGS=xla_flags(threads),
-               PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    # `python -m` puts the current directory first on sys.path: in a clone's root that
-    # is the unbuilt source tree (leaky-c bench runs from anywhere).  Run the worker
-    # beside the leaky_c this process imported, so it measures that one.
-    beside = os.path.dirname(os.path.dirname(os.path.abspath(leaky_c.__file__)))
-    # Held to as many cores as it measures threads: a peer that sizes its pool from the
-    # cores it may use (JAX) then uses no more than the row's thread count.
-    with machine.started_on(machine.cpus_for(threads)):
-        proc = subprocess.Popen([sys.executable, "-m", "leaky_c.benchmarks.worker"], env=env,
-                                cwd=beside, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    errors = threading.Thread(target=_relay_stderr, args=(proc.stderr,), daemon=True)
-    errors.start()
-    proc.stdin.write(json.dumps(spec))
-    proc.stdin.close()
-    try:
-        for line in proc.stdout:
+class _Worker:
+    """The process that measures one thread count (benchmarks/worker.py).
+
+    Started with its spec, it imports the peers it will time, says "ready" and waits;
+    :meth:`run` lets it measure and relays its events.  Every process of a run is
+    started, and has imported, before the first one measures: the imports of all
+    thread counts (seconds each with the heavy peers) overlap, and none of them runs
+    while another process times.
+    """
+
+    def __init__(self, spec: dict[str, Any], threads: int) -> None:
+        from .ml_peers import xla_flags
+        self.threads = threads
+        self.imported_at: Optional[float] = None
+        env = dict(os.environ, XLA_FLAGS=xla_flags(threads),
+                   PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        # `python -m` puts the current directory first on sys.path: in a clone's root
+        # that is the unbuilt source tree (leaky-c bench runs from anywhere).  Run the
+        # worker beside the leaky_c this process imported, so it measures that one.
+        beside = os.path.dirname(os.path.dirname(os.path.abspath(leaky_c.__file__)))
+        # Held to as many cores as it measures threads: a peer that sizes its pool from
+        # the cores it may use (JAX) then uses no more than the row's thread count.
+        with machine.started_on(machine.cpus_for(threads)):
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "leaky_c.benchmarks.worker"], env=env, cwd=beside,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert self.proc.stdin is not None and self.proc.stderr is not None
+        self.errors = threading.Thread(target=_relay_stderr, args=(self.proc.stderr,),
+                                       daemon=True)
+        self.errors.start()
+        self.proc.stdin.write(json.dumps(spec) + "\n")
+        self.proc.stdin.flush()
+
+    def _events(self) -> Iterator[tuple[str, Any]]:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
             if line.startswith(EVENT_PREFIX):
                 kind, value = json.loads(line[len(EVENT_PREFIX):])
-                emit(kind, value)
+                yield kind, value
             else:  # a peer printing to stdout: not ours to swallow
                 sys.stderr.write(line)
-    finally:
-        code = proc.wait()
-        errors.join()
-    if code != 0:
-        raise BenchError(f"the process measuring {threads} thread(s) failed (exit code {code}); "
-                         "its error is above")
+
+    def wait_ready(self) -> None:
+        """Block until the process has imported its peers."""
+        for kind, value in self._events():
+            if kind == "ready":
+                self.imported_at = value
+                return
+        self._finish()  # it ended before it was ready: its error is above
+
+    def run(self, emit: Emit) -> None:
+        """Let it measure, relaying its events until it ends."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.close()
+        for kind, value in self._events():
+            if kind == "process":
+                value["imported_after_s"] = self.imported_at
+            emit(kind, value)
+        self._finish()
+
+    def _finish(self) -> None:
+        code = self.proc.wait()
+        self.errors.join()
+        if code != 0:
+            raise BenchError(f"the process measuring {self.threads} thread(s) failed (exit "
+                             f"code {code}); its error is above")
+
+    def stop(self) -> None:
+        """End it if it still runs (the run failed or was interrupted)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def sweep(doc: dict[str, Any], options: Options, progress: Progress,
@@ -522,20 +564,34 @@ def sweep(doc: dict[str, Any], options: Options, progress: Progress,
             doc["notes"].append(value)
         elif kind == "semantics":
             doc["semantics"].extend(value)
-        elif kind == "process":
+        elif kind == "process":  # its Unix times, as seconds after the sweep began
+            for key in ("imported_after_s", "measuring_after_s"):
+                if value.get(key) is not None:
+                    value[key] -= began
             doc["processes"].append(value)
         elif kind == "rows":
             doc["results"].extend(value)
             progress.update(1)
             if on_group is not None:
                 on_group(value)
-    before = machine.cpu_sample()
-    for i, threads in enumerate(thread_counts(options)):
-        if isolate:
-            spec = {"options": asdict(options), "threads": threads, "semantics": i == 0,
-                    "overhead": doc["timer_overhead_s"], "scaling_sizes": list(SCALING_SIZES)}
-            _run_process(spec, threads, emit)
-        else:
+    before, began = machine.cpu_sample(), time.time()
+    if isolate:
+        workers: list[_Worker] = []
+        try:
+            for i, threads in enumerate(thread_counts(options)):
+                spec = {"options": asdict(options), "threads": threads, "semantics": i == 0,
+                        "overhead": doc["timer_overhead_s"],
+                        "scaling_sizes": list(SCALING_SIZES)}
+                workers.append(_Worker(spec, threads))
+            for worker in workers:
+                worker.wait_ready()
+            for worker in workers:
+                worker.run(emit)
+        finally:
+            for worker in workers:
+                worker.stop()
+    else:
+        for i, threads in enumerate(thread_counts(options)):
             run_thread_count(options, threads, doc["timer_overhead_s"], SCALING_SIZES, i == 0,
                              emit)
     doc["load_average"]["end"] = machine.load_average()

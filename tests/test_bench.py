@@ -730,9 +730,33 @@ def test_each_thread_count_runs_in_its_own_process(tmp_path: Path) -> None:
         # held to as many cores as threads where the machine has more (JAX sizes its pool so)
         assert process["cores"] == min(threads, cli.machine.available_cores())
     assert {row["threads"] for row in doc["results"]} == {1, 2}
+    # Both imported their peers before the first began to measure, and measured in turn.
+    assert 0 < max(p["imported_after_s"] for p in processes.values()) <= processes[1][
+        "measuring_after_s"] < processes[2]["measuring_after_s"]
     same = bench(tmp_path, "--sizes", "100", "--threads", "1", "2", "--cases", "forward-out",
                  "--peers", "bounds")
     assert {p["pid"] for p in same["processes"]} == {os.getpid()}
+    assert [p["imported_after_s"] for p in same["processes"]] == [None, None]
+
+
+def test_a_failing_measuring_process_stops_the_others(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 1-thread process fails before it is ready: the run says so, and the 2-thread
+    process, already started and waiting, is not left behind."""
+    started: list[suite._Worker] = []
+    original = suite._Worker.__init__
+
+    def start(self: suite._Worker, spec: dict[str, Any], threads: int) -> None:
+        if threads == 1:
+            spec = dict(spec, options="not options")  # the worker fails reading it
+        original(self, spec, threads)
+        started.append(self)
+    monkeypatch.setattr(suite._Worker, "__init__", start)
+    with pytest.raises(suite.BenchError, match=r"measuring 1 thread\(s\) failed"):
+        suite.run(suite.Options(sizes=(100,), threads=(1, 2), cases=("forward-out",),
+                                families=("bounds",)))
+    assert [w.threads for w in started] == [1, 2]
+    assert all(w.proc.poll() is not None for w in started)
 
 
 def test_the_measuring_processes_import_the_leaky_c_this_process_imported(
