@@ -558,6 +558,11 @@ def test_a_row_that_stayed_in_one_state_of_the_machine_takes_its_groups_spread()
 def test_noise_threshold_uses_the_recorded_spread() -> None:
     assert report.noise_threshold({"spread": 0.10}, {"spread": 0.01}) == 0.2
     assert report.noise_threshold({"spread": 0.0}, {"spread": None}) == 0.05
+    # Where a call moves under 1 MiB the process's own share of the noise raises the floor.
+    small, large = report.CALL_OVERHEAD_BYTES - 1, report.CALL_OVERHEAD_BYTES
+    assert report.noise_threshold({"spread": 0.0, "bytes_moved": small}, {"spread": 0.0}) == 0.10
+    assert report.noise_threshold({"spread": 0.0, "bytes_moved": large}, {"spread": 0.0}) == 0.05
+    assert report.noise_threshold({"spread": 0.07, "bytes_moved": small}, {"spread": 0.0}) == 0.14
 
 
 def test_autoscaling_does_not_count_a_slow_first_call() -> None:
