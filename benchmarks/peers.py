@@ -71,14 +71,37 @@ OPTIONAL_MODULES = {
 }
 
 
+#: The modules each optional family imports: what a measuring process imports before
+#: any process times (onnx builds ONNX Runtime's models).
+FAMILY_MODULES = {"numexpr": ("numexpr",), "numba": ("numba",), "torch": ("torch",),
+                  "onnxruntime": ("onnxruntime", "onnx"), "jax": ("jax",),
+                  "tensorflow": ("tensorflow",)}
+
+
+#: Modules whose import raised something else than ImportError, and the note saying so.
+_BROKEN: dict[str, str] = {}
+
+
 def optional_module(name: str) -> tuple[Optional[ModuleType], Optional[str]]:
-    """The module, or None and the note that says why it is skipped."""
+    """The module, or None and the note that says why it is skipped.  A broken install
+    (its import raised something else than ImportError) is tried once per process, not
+    imported a second time half set up."""
+    if name in _BROKEN:
+        return None, _BROKEN[name]
     try:
         return importlib.import_module(name), None
     except ImportError:
-        return None, f"skipped: {name} not installed ({OPTIONAL_MODULES[name]})"
+        install = OPTIONAL_MODULES.get(name, _extras.hint("bench-peers"))
+        return None, f"skipped: {name} not installed ({install})"
     except Exception as exc:  # a broken install is a skip too, never an error
-        return None, f"skipped: {name} failed to import ({type(exc).__name__}: {exc})"
+        _BROKEN[name] = f"skipped: {name} failed to import ({type(exc).__name__}: {exc})"
+        return None, _BROKEN[name]
+
+
+def preload(families: tuple[str, ...]) -> list[str]:
+    """Import these families' modules now; the names of those that imported."""
+    return [name for family in families for name in FAMILY_MODULES.get(family, ())
+            if optional_module(name)[0] is not None]
 
 
 def make_inputs(dtype: np.dtype, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -515,12 +515,9 @@ def noise_threshold(a: dict[str, Any], b: dict[str, Any], group: float = 0.0) ->
 #: by a few percent on a quiet machine (memory layout, clock frequency).
 MIN_CHANGE = 0.05
 #: The same where a call costs its overhead from Python (under CALL_OVERHEAD_BYTES moved):
-#: there the process itself (where its code and objects lie) moves leaky_c's time, which no
-#: row of the process can see.  20 processes timing leaky_c.leaky_relu(x, 0.01, out=out) at
-#: n = 100 on the development machine, best of 30 x 20 000 calls each: 997-1061 ns (6.4%);
-#: at n = 10^4, 10 processes: 1751-1822 ns (4.1%); two default runs marked an 8% change at
-#: n = 100 that no other implementation of the group showed (benchmarks/RESULTS.md, "The
-#: process's own share of the noise").
+#: there the process itself (where its code and objects lie) moves leaky_c's time by more
+#: than MIN_CHANGE, which no row of the process can see (benchmarks/RESULTS.md, "Imports
+#: side by side, and the process's own share of the noise").
 CALL_MIN_CHANGE = 0.10
 
 

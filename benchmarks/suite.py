@@ -363,6 +363,12 @@ def _plan(options: Options, scaling_sizes: tuple[int, ...]) -> list[Step]:
     return plan
 
 
+def families_at(options: Options, threads: int, scaling_sizes: tuple[int, ...]) -> tuple[str, ...]:
+    """The families the plan times at this thread count."""
+    found = [f for step in _plan(options, scaling_sizes) if threads in step[4] for f in step[5]]
+    return tuple(dict.fromkeys(found))
+
+
 def thread_counts(options: Options) -> tuple[int, ...]:
     """Every thread count the run measures at, each in its own process."""
     return tuple(sorted(set(options.threads) | set(options.scaling_threads)))
@@ -391,7 +397,8 @@ def run_thread_count(options: Options, threads: int, overhead: float,
     from . import special
     emit("process", {"threads": threads, "pid": os.getpid(),
                      "xla_flags": os.environ.get("XLA_FLAGS"), "cores": machine.available_cores(),
-                     "imported_after_s": None, "measuring_after_s": time.time()})
+                     "imported_after_s": None, "peers_imported": None,
+                     "measuring_after_s": time.time()})
     if semantics:
         with timing.peer_threads(threads):
             emit("semantics", special.check(options.cases, options.dtypes, options.slope,
@@ -471,13 +478,18 @@ def _relay_stderr(stream: Any) -> None:
             sys.stderr.write(line)
 
 
+#: At most this many measuring processes are alive at once: each holds its imports
+#: (about 0.9 GiB with every peer), and the memory check before each size counts them.
+IMPORT_BATCH = 4
+
+
 class _Worker:
     """The process that measures one thread count (benchmarks/worker.py).
 
     Started with its spec, it imports the peers it will time, says "ready" and waits;
-    :meth:`run` lets it measure and relays its events.  Every process of a run is
-    started, and has imported, before the first one measures: the imports of all
-    thread counts (seconds each with the heavy peers) overlap, and none of them runs
+    :meth:`run` lets it measure and relays its events.  The processes of a batch
+    (IMPORT_BATCH) are all started, and have all imported, before the first one
+    measures: their imports (seconds each with the heavy peers) overlap, and none runs
     while another process times.
     """
 
@@ -485,6 +497,7 @@ class _Worker:
         from .ml_peers import xla_flags
         self.threads = threads
         self.imported_at: Optional[float] = None
+        self.imported: Optional[list[str]] = None
         env = dict(os.environ, XLA_FLAGS=xla_flags(threads),
                    PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         # `python -m` puts the current directory first on sys.path: in a clone's root
@@ -517,18 +530,23 @@ class _Worker:
         """Block until the process has imported its peers."""
         for kind, value in self._events():
             if kind == "ready":
-                self.imported_at = value
+                self.imported_at, self.imported = value["at"], value["modules"]
                 return
         self._finish()  # it ended before it was ready: its error is above
+        raise BenchError(f"the process measuring {self.threads} thread(s) ended before it "
+                         "had imported its peers")
 
     def run(self, emit: Emit) -> None:
         """Let it measure, relaying its events until it ends."""
         assert self.proc.stdin is not None
-        self.proc.stdin.write("go\n")
-        self.proc.stdin.close()
+        try:
+            self.proc.stdin.write("go\n")
+            self.proc.stdin.close()
+        except BrokenPipeError:  # it died waiting: _finish says how
+            pass
         for kind, value in self._events():
             if kind == "process":
-                value["imported_after_s"] = self.imported_at
+                value.update(imported_after_s=self.imported_at, peers_imported=self.imported)
             emit(kind, value)
         self._finish()
 
@@ -540,10 +558,17 @@ class _Worker:
                              f"code {code}); its error is above")
 
     def stop(self) -> None:
-        """End it if it still runs (the run failed or was interrupted)."""
+        """End it if it still runs (the run failed or was interrupted), and its pipes."""
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            try:
+                if pipe is not None:
+                    pipe.close()
+            except OSError:  # (stdin: a write still buffered for a dead process)
+                pass
+        self.errors.join(timeout=5)
 
 
 def sweep(doc: dict[str, Any], options: Options, progress: Progress,
@@ -576,20 +601,23 @@ def sweep(doc: dict[str, Any], options: Options, progress: Progress,
                 on_group(value)
     before, began = machine.cpu_sample(), time.time()
     if isolate:
-        workers: list[_Worker] = []
-        try:
-            for i, threads in enumerate(thread_counts(options)):
-                spec = {"options": asdict(options), "threads": threads, "semantics": i == 0,
-                        "overhead": doc["timer_overhead_s"],
-                        "scaling_sizes": list(SCALING_SIZES)}
-                workers.append(_Worker(spec, threads))
-            for worker in workers:
-                worker.wait_ready()
-            for worker in workers:
-                worker.run(emit)
-        finally:
-            for worker in workers:
-                worker.stop()
+        counts = thread_counts(options)
+        for start_at in range(0, len(counts), IMPORT_BATCH):
+            workers: list[_Worker] = []
+            try:
+                for threads in counts[start_at:start_at + IMPORT_BATCH]:
+                    spec = {"options": asdict(options), "threads": threads,
+                            "semantics": threads == counts[0],
+                            "overhead": doc["timer_overhead_s"],
+                            "scaling_sizes": list(SCALING_SIZES)}
+                    workers.append(_Worker(spec, threads))
+                for worker in workers:
+                    worker.wait_ready()
+                for worker in workers:
+                    worker.run(emit)
+            finally:
+                for worker in workers:
+                    worker.stop()
     else:
         for i, threads in enumerate(thread_counts(options)):
             run_thread_count(options, threads, doc["timer_overhead_s"], SCALING_SIZES, i == 0,

@@ -12,6 +12,7 @@ JSON on stdout, after suite.EVENT_PREFIX.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from typing import Any
@@ -20,23 +21,27 @@ from . import ml_peers, peers, suite
 
 
 def main() -> int:
+    # Until it may measure, Ctrl-C is the parent's to handle (it ends this process):
+    # one traceback, not one per waiting process.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     spec = json.loads(sys.stdin.readline())
     threads = int(spec["threads"])
     ml_peers.PROCESS_THREADS = threads
     options = suite.options_from_dict(spec["options"])
+    scaling_sizes = tuple(spec["scaling_sizes"])
     out = sys.stdout
 
     def emit(kind: str, value: Any) -> None:
         out.write(suite.EVENT_PREFIX + json.dumps([kind, value]) + "\n")
         out.flush()
-    for name in peers.OPTIONAL_MODULES:
-        if name in options.families:
-            peers.optional_module(name)  # (an absent one is skipped later, with its note)
-    emit("ready", time.time())
+    # (an absent peer is skipped later, with its note)
+    modules = peers.preload(suite.families_at(options, threads, scaling_sizes))
+    emit("ready", {"at": time.time(), "modules": modules})
     if sys.stdin.readline().strip() != "go":
-        return 0  # the parent gave up (another process failed): nothing to measure
-    suite.run_thread_count(options, threads, float(spec["overhead"]),
-                           tuple(spec["scaling_sizes"]), bool(spec["semantics"]), emit)
+        return 0  # the parent ended without letting it measure: nothing to do
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    suite.run_thread_count(options, threads, float(spec["overhead"]), scaling_sizes,
+                           bool(spec["semantics"]), emit)
     return 0
 
 

@@ -423,7 +423,7 @@ def test_compare_marks_nothing_between_two_runs_of_the_same_code() -> None:
             times = [true * scale * (1 + abs(rng.gauss(0, 0.03))
                                      + (rng.uniform(0.1, 1.5) if rng.random() < 0.15 else 0))
                      for _ in range(5)]
-            row = synthetic_row("leaky_c", "leaky_c", min(times), n=1000 + i)
+            row = synthetic_row("leaky_c", "leaky_c", min(times), n=2 ** 20 + i)  # (5% floor)
             row.update(times_s=times, median_s=statistics.median(times),
                        spread=statistics.median(times) / min(times) - 1)
             rows.append(row)
@@ -444,14 +444,16 @@ def test_compare_marks_nothing_between_two_runs_of_the_same_code() -> None:
     assert report.beyond_noise(clean_a, overlapping) == ""
 
 
-def quiet_pair(leaky_b: list[float], others_b: float | list[float]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run A: leaky_c and three peers in one group, repeats within 1%; run B: leaky_c's
-    repeats given (as multiples of A's best), every peer's A times scaled by others_b."""
+def quiet_pair(leaky_b: list[float], others_b: float | list[float], n: int = 2 ** 20
+               ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run A: leaky_c and three peers in one group of n elements, repeats within 1%; run B:
+    leaky_c's repeats given (as multiples of A's best), every peer's A times scaled by
+    others_b."""
     names = ("leaky_c", "torch", "numpy.ufuncs", "bound.nt")
     bests = (1.0, 1.2, 1.5, 0.8)
 
     def row(impl: str, best: float, times: list[float]) -> dict[str, Any]:
-        found = synthetic_row(impl, "leaky_c" if impl == "leaky_c" else "peer", min(times), n=100)
+        found = synthetic_row(impl, "leaky_c" if impl == "leaky_c" else "peer", min(times), n=n)
         found.update(times_s=times, median_s=statistics.median(times),
                      spread=statistics.median(times) / min(times) - 1)
         return found
@@ -462,6 +464,15 @@ def quiet_pair(leaky_b: list[float], others_b: float | list[float]) -> tuple[dic
                       + [row(impl, best, [best * f * k for f, k in zip(spread, scales)])
                          for impl, best in zip(names[1:], bests[1:])])
     return a, b
+
+
+def test_a_call_overhead_change_must_pass_the_larger_floor() -> None:
+    """8% slower with the peers unmoved (as between two processes at n = 100): marked where
+    a call moves memory, not where it costs its overhead (report.CALL_MIN_CHANGE)."""
+    slower = [1.08 * f for f in (1.0, 1.004, 1.01, 1.006, 1.008)]
+    assert verdict(*quiet_pair(slower, 1.0))[-1] == "slower"
+    assert verdict(*quiet_pair(slower, 1.0, n=100))[-1] == "10%"  # the noise cell, no mark
+    assert verdict(*quiet_pair([1.12 * f for f in slower], 1.0, n=100))[-1] == "slower"
 
 
 def verdict(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
@@ -742,6 +753,38 @@ def test_each_thread_count_runs_in_its_own_process(tmp_path: Path) -> None:
                  "--peers", "bounds")
     assert {p["pid"] for p in same["processes"]} == {os.getpid()}
     assert [p["imported_after_s"] for p in same["processes"]] == [None, None]
+
+
+def test_each_process_imports_the_peers_of_its_plan_before_any_measures(
+        tmp_path: Path) -> None:
+    pytest.importorskip("numexpr", reason="imports numexpr (pip install numexpr)")
+    doc = bench(tmp_path, "--sizes", "100", "--threads", "1", "2", "--cases", "forward-out",
+                "--peers", "numexpr", "bounds", isolate=True)
+    assert [p["peers_imported"] for p in doc["processes"]] == [["numexpr"], ["numexpr"]]
+    # A thread count that only the scaling view measures imports only its families.
+    options = suite.Options(threads=(1,), scaling_threads=(2,),
+                            families=("numexpr", "torch", "onnxruntime", "bounds"))
+    assert suite.families_at(options, 1, suite.SCALING_SIZES) == (
+        "numexpr", "torch", "onnxruntime", "bounds")
+    assert suite.families_at(options, 2, suite.SCALING_SIZES) == ("torch", "bounds")
+    assert peers.FAMILY_MODULES["onnxruntime"] == ("onnxruntime", "onnx")
+
+
+def test_a_process_that_dies_waiting_is_reported_with_its_exit_code(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed after it said ready (as the out-of-memory killer would): a BenchError naming
+    the thread count and the exit code, not a broken pipe."""
+    original = suite._Worker.wait_ready
+
+    def wait_then_die(self: suite._Worker) -> None:
+        original(self)
+        if self.threads == 1:
+            self.proc.kill()
+            self.proc.wait()
+    monkeypatch.setattr(suite._Worker, "wait_ready", wait_then_die)
+    with pytest.raises(suite.BenchError, match=r"measuring 1 thread\(s\) failed \(exit code -9"):
+        suite.run(suite.Options(sizes=(100,), threads=(1, 2), cases=("forward-out",),
+                                families=("bounds",)))
 
 
 def test_a_failing_measuring_process_stops_the_others(tmp_path: Path,

@@ -288,12 +288,12 @@ def test_small_tensors_call_the_c_directly_with_the_same_bits(dtype, through_api
     assert api_calls == (["leaky_relu", "leaky_relu_backward"] * 3 if via_api else [])
 
 
-
 @pytest.mark.parametrize("path", ["direct", "op"])
 def test_new_outputs_from_the_size_threshold_are_advised_huge_pages(path, request, monkeypatch):
     """Every new output of HUGEPAGE_BYTES or more, forward and backward, on each path,
     gets the huge-page advice (lowered here to 4 KiB), and smaller ones do not."""
-    request.getfixturevalue("op_path") if path == "op" else None
+    if path == "op":
+        request.getfixturevalue("op_path")
     from leaky_c import _torch_ops
     advised = []
     monkeypatch.setattr(_torch_ops, "HUGEPAGE_BYTES", 4096)
