@@ -944,3 +944,15 @@ def test_cpu_use_counts_only_other_processes() -> None:
     assert cli.machine.cpu_use(before, unknown)["other_cores_busy"] is None
     sample = cli.machine.cpu_sample()
     assert sample["own_s"] > 0 and sample["wall_s"] > 0
+
+
+def test_onnx_runtime_without_onnx_is_skipped_with_a_note(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """onnx builds ONNX Runtime's models: without it the rows say so (it raised KeyError)."""
+    pytest.importorskip("onnxruntime", reason="needs onnxruntime (pip install onnxruntime)")
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import now raises ImportError
+    doc = bench(tmp_path, "--sizes", "100", "--threads", "1", "--cases", "forward-alloc",
+                "--peers", "onnxruntime", "bounds")
+    rows = [row for row in doc["results"] if row["family"] == "onnxruntime"]
+    assert rows and all(row["status"] == "skipped" for row in rows)
+    assert all(row["note"].startswith("skipped: onnx not installed") for row in rows)
