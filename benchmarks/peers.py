@@ -73,9 +73,8 @@ OPTIONAL_MODULES = {
 
 #: The modules each optional family imports: what a measuring process imports before
 #: any process times (onnx builds ONNX Runtime's models).
-FAMILY_MODULES = {"numexpr": ("numexpr",), "numba": ("numba",), "torch": ("torch",),
-                  "onnxruntime": ("onnxruntime", "onnx"), "jax": ("jax",),
-                  "tensorflow": ("tensorflow",)}
+FAMILY_MODULES = {**{name: (name,) for name in OPTIONAL_MODULES},
+                  "onnxruntime": ("onnxruntime", "onnx")}
 
 
 #: Modules whose import raised something else than ImportError, and the note saying so.

@@ -173,6 +173,12 @@ LOADED_CORES = 0.5
 NOISY_SPREAD = 0.2
 
 
+def call_overhead(row: dict[str, Any]) -> bool:
+    """Whether one call of this row moves under CALL_OVERHEAD_BYTES (a row without the
+    count is taken as moving memory)."""
+    return (row.get("bytes_moved") or CALL_OVERHEAD_BYTES) < CALL_OVERHEAD_BYTES
+
+
 def _fastest_peer(rows: dict[str, dict[str, Any]], threads: int) -> Optional[dict[str, Any]]:
     """The fastest peer that computed leaky_c's values (or differs only at special ones)."""
     ok = [row for row in rows.values() if row["role"] == "peer" and row["status"] == "ok"
@@ -229,7 +235,7 @@ def headline_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
             "fastest_peer_ratio": fastest["ratio"] if fastest else None,
             "torch_ratio": torch["ratio"] if torch and torch["status"] == "ok" else None,
             "copy_bound_percent": share, "copy_bound_mark": share_mark,
-            "call_overhead": mine["bytes_moved"] < CALL_OVERHEAD_BYTES,
+            "call_overhead": call_overhead(mine),
         })
     order = {case: i for i, case in enumerate(CASES)}
     found.sort(key=lambda r: (r["dtype"] != "float32", r["dtype"], order[r["case"]], r["n"],
@@ -507,8 +513,7 @@ def noise_threshold(a: dict[str, Any], b: dict[str, Any], group: float = 0.0) ->
     whose repeats all fell in one state of the machine can be from another), and at
     least MIN_CHANGE (CALL_MIN_CHANGE where a call moves under CALL_OVERHEAD_BYTES)."""
     spreads = [row.get("spread") or 0.0 for row in (a, b)]
-    call = (a.get("bytes_moved") or CALL_OVERHEAD_BYTES) < CALL_OVERHEAD_BYTES
-    return max(2.0 * max(spreads), group, CALL_MIN_CHANGE if call else MIN_CHANGE)
+    return max(2.0 * max(spreads), group, CALL_MIN_CHANGE if call_overhead(a) else MIN_CHANGE)
 
 
 #: Smaller differences between two runs are never marked: two runs of the same code differ

@@ -496,8 +496,6 @@ class _Worker:
     def __init__(self, spec: dict[str, Any], threads: int) -> None:
         from .ml_peers import xla_flags
         self.threads = threads
-        self.imported_at: Optional[float] = None
-        self.imported: Optional[list[str]] = None
         env = dict(os.environ, XLA_FLAGS=xla_flags(threads),
                    PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         # `python -m` puts the current directory first on sys.path: in a clone's root
@@ -528,9 +526,8 @@ class _Worker:
 
     def wait_ready(self) -> None:
         """Block until the process has imported its peers."""
-        for kind, value in self._events():
+        for kind, _ in self._events():
             if kind == "ready":
-                self.imported_at, self.imported = value["at"], value["modules"]
                 return
         self._finish()  # it ended before it was ready: its error is above
         raise BenchError(f"the process measuring {self.threads} thread(s) ended before it "
@@ -545,8 +542,6 @@ class _Worker:
         except BrokenPipeError:  # it died waiting: _finish says how
             pass
         for kind, value in self._events():
-            if kind == "process":
-                value.update(imported_after_s=self.imported_at, peers_imported=self.imported)
             emit(kind, value)
         self._finish()
 

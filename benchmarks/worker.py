@@ -31,12 +31,16 @@ def main() -> int:
     scaling_sizes = tuple(spec["scaling_sizes"])
     out = sys.stdout
 
-    def emit(kind: str, value: Any) -> None:
-        out.write(suite.EVENT_PREFIX + json.dumps([kind, value]) + "\n")
-        out.flush()
     # (an absent peer is skipped later, with its note)
     modules = peers.preload(suite.families_at(options, threads, scaling_sizes))
-    emit("ready", {"at": time.time(), "modules": modules})
+    imported_at = time.time()
+
+    def emit(kind: str, value: Any) -> None:
+        if kind == "process":  # what it imported, and when, before it was let measure
+            value.update(peers_imported=modules, imported_after_s=imported_at)
+        out.write(suite.EVENT_PREFIX + json.dumps([kind, value]) + "\n")
+        out.flush()
+    emit("ready", None)
     if sys.stdin.readline().strip() != "go":
         return 0  # the parent ended without letting it measure: nothing to do
     signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -38,32 +38,24 @@ import torch
 import leaky_c
 import leaky_c.torch as lt
 from leaky_c import _torch_ops
+from leaky_c.benchmarks.models import MLP_BATCH, MLP_WIDTHS, SLOPE, mlp, training_step
 
-SLOPE = 0.01
 _clock = time.perf_counter
 
 
-def mlp(activation: Callable[[], torch.nn.Module]) -> torch.nn.Sequential:
-    torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(1024, 4096), activation(),
-                               torch.nn.Linear(4096, 4096), activation(),
-                               torch.nn.Linear(4096, 10))
-
-
 def run_steps(models: dict[str, torch.nn.Sequential], rounds: int) -> None:
-    x, g = torch.randn(256, 1024), torch.randn(256, 10)
-
-    def step(model: torch.nn.Sequential) -> None:
-        for p in model.parameters():
-            p.grad = None
-        model(x).backward(g)
+    """models.py's MLP training steps: two of each model to warm up, then ``rounds``
+    rounds of three, the models in turn."""
+    widths = MLP_WIDTHS[False]
+    x, g = torch.randn(MLP_BATCH[False], widths[0]), torch.randn(MLP_BATCH[False], widths[-1])
+    steps = [training_step(model, x, g) for model in models.values()]
     for _ in range(2):  # warm up
-        for model in models.values():
-            step(model)
+        for step in steps:
+            step()
     for _ in range(rounds):
-        for model in models.values():
+        for step in steps:
             for _ in range(3):
-                step(model)
+                step()
 
 
 def module_times(rounds: int) -> dict[str, dict[str, float]]:
@@ -86,7 +78,7 @@ def module_times(rounds: int) -> dict[str, dict[str, float]]:
 
     models = {}
     for name, act in (("torch.nn", torch.nn.LeakyReLU), ("leaky_c", lt.LeakyReLU)):
-        models[name] = model = mlp(lambda act=act: act(SLOPE))
+        models[name] = model = mlp(act, False)
         instrument(name, model[1])
         instrument(name, model[3])
     run_steps(models, rounds)
@@ -121,6 +113,9 @@ def stage_times(rounds: int) -> dict[str, dict[str, float]]:
             return torch.ops.aten.leaky_relu_backward(grad, ctx.saved_tensors[0], SLOPE, False)
 
     class ViaFunction(torch.nn.Module):
+        def __init__(self, negative_slope: float) -> None:  # (the slope is SLOPE)
+            super().__init__()
+
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             marks.clear()
             marks["apply"] = _clock()
@@ -138,7 +133,7 @@ def stage_times(rounds: int) -> dict[str, dict[str, float]]:
     def instrument(name: str, module: torch.nn.Module) -> None:
         module.register_forward_hook(
             lambda m, i, o: rows[name].append(dict(marks, returned=_clock())))
-    models = {"torch.nn": mlp(lambda: TorchNN(SLOPE)), "Function": mlp(ViaFunction)}
+    models = {"torch.nn": mlp(TorchNN, False), "Function": mlp(ViaFunction, False)}
     for name, model in models.items():
         instrument(name, model[1])
         instrument(name, model[3])
