@@ -191,8 +191,12 @@ def _row(w: Workload, impl: Impl, section: str) -> dict[str, Any]:
 
 
 def _prepare(w: Workload, impl: Impl, row: dict[str, Any], min_time: float,
-             overhead: float) -> Optional[timing.Plan]:
-    """Warm up, check the result, and autoscale: the plan to time, or None (row says why)."""
+             overhead: float, scaled: Optional[dict[str, Any]] = None
+             ) -> Optional[timing.Plan]:
+    """Warm up, check the result, and autoscale: the plan to time, or None (row says why).
+    ``scaled``: this implementation's row from an earlier pass of the group, whose calls
+    per timing and batch are kept (the same work on the same values: the autoscaling
+    would choose them again, and a later pass's repeats stay comparable with the first's)."""
     assert impl.bind is not None
     inplace = w.case.mode == "inplace" and impl.role != "bound"
     expected = w.expected if impl.expected is None else impl.expected
@@ -222,6 +226,15 @@ def _prepare(w: Workload, impl: Impl, row: dict[str, Any], min_time: float,
     def restorer(rows: np.ndarray) -> Callable[[int], None]:
         return lambda k: np.copyto(rows[:k], w.x)
 
+    if scaled is not None:
+        if inplace:
+            block = w.inplace_rows(scaled["batch"])
+            plan = timing.Plan([impl.bind(row_) for row_ in block], restorer(block))
+        else:
+            plan = timing.Plan([call])
+        timing.time_once(plan, overhead)  # untimed, as the autoscaling's first call
+        plan.number = scaled["number"]
+        return plan
     if not inplace:
         plan = timing.Plan([call])
         timing.calibrate(plan, min_time, overhead)
@@ -236,17 +249,22 @@ def _prepare(w: Workload, impl: Impl, row: dict[str, Any], min_time: float,
 
 
 def time_group(w: Workload, options: Options, overhead: float, families: tuple[str, ...],
-               section: str = "sweep", repeat: Optional[int] = None) -> list[dict[str, Any]]:
+               section: str = "sweep", repeat: Optional[int] = None,
+               earlier: Optional[list[dict[str, Any]]] = None) -> list[dict[str, Any]]:
     """Time every implementation of one workload, interleaved, ``repeat`` times (default:
-    ``options.repeat``); one row each, its ``times_s`` filled in (see :func:`summarise`)."""
+    ``options.repeat``); one row each, its ``times_s`` filled in (see :func:`summarise`).
+    ``earlier``: the group's rows from an earlier pass, whose autoscaling is kept."""
     impls = peers.implementations(w, families)
     rows, plans = [], []
-    for impl in impls:
+    for index, impl in enumerate(impls):
         row = _row(w, impl, section)
         rows.append(row)
         if impl.bind is None:
             continue
-        plan = _prepare(w, impl, row, options.min_time, overhead)
+        scaled = None
+        if earlier is not None and earlier[index]["status"] == "ok":
+            scaled = earlier[index]
+        plan = _prepare(w, impl, row, options.min_time, overhead, scaled)
         if plan is not None:
             plan.spins = impl.family in timing.SPINNING_FAMILIES
             plans.append((row, plan))
@@ -414,7 +432,8 @@ def run_thread_count(options: Options, threads: int, overhead: float,
         for key, w, families in _groups(options, threads, scaling_sizes, emit, skipped,
                                         first=index == 0, passes_left=len(repeats) - index):
             with timing.peer_threads(threads):
-                rows = time_group(w, options, overhead, families, key[0], repeat)
+                rows = time_group(w, options, overhead, families, key[0], repeat,
+                                  earlier.get(key))
             del w
             if key in earlier:
                 merge_pass(earlier[key], rows)

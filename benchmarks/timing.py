@@ -12,8 +12,11 @@
   so that a row's repeats are seconds apart, not all within one second.
 - Settle: with more than one thread, a timing that follows one of an
   implementation whose pool keeps spinning after a call (``Plan.spins``:
-  PyTorch, JAX, TensorFlow, numexpr) starts after a pause of ``SETTLE_S``,
-  so that the pool has gone to sleep.  PyTorch's OpenMP workers spin for
+  PyTorch, JAX, TensorFlow, numexpr) starts once the pool has gone to
+  sleep: on Linux, once the process's other threads have used under a
+  tenth of a core over two polls of a millisecond in a row (each thread's
+  own CPU clock, exact to the nanosecond), at most ``SETTLE_S``; elsewhere
+  after a pause of ``SETTLE_S``.  PyTorch's OpenMP workers spin for
   about 9 ms of CPU after each parallel region (libgomp's default); on a
   2-core machine they took a core from whatever was timed next, and that
   alone made leaky_c look 20-40% slower than PyTorch at 3*10^6 elements
@@ -37,16 +40,23 @@ import contextlib
 import gc
 import itertools
 import math
+import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional
 
 import leaky_c
 
-#: Pause before each timing when threads are used: longer than any peer's
+#: Longest pause before each timing when threads are used: longer than any peer's
 #: pool spins after a call (libgomp: about 9 ms here; leaky_c: 0.2 ms).
 SETTLE_S = 0.03
+#: The settle's poll, and the share of one core the other threads may use during
+#: QUIET_POLLS polls in a row for the process to count as quiet.
+SETTLE_POLL_S = 0.001
+QUIET_SHARE = 0.1
+QUIET_POLLS = 2
 #: Peers whose workers spin after a call (their --peers families).
 SPINNING_FAMILIES = ("torch", "jax", "tensorflow", "numexpr")
 
@@ -133,6 +143,49 @@ def inplace_batch(per_call: float, overhead: float, number: int) -> int:
     return max(1, min(wanted, number, MAX_BATCH))
 
 
+def other_threads_cpu_ns() -> Optional[int]:
+    """CPU nanoseconds used so far by this process's threads other than the caller, read
+    from each thread's own clock (Linux; None elsewhere).  The process clock would not
+    do: it counts other running threads' time only at the scheduler's tick (4 ms)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    me, total = threading.get_native_id(), 0
+    try:
+        tids = [int(name) for name in os.listdir("/proc/self/task")]
+    except OSError:
+        return None
+    for tid in tids:
+        if tid == me:
+            continue
+        try:  # the kernel's per-thread CPU clock id: MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED)
+            total += time.clock_gettime_ns((~tid << 3) | 6)
+        except OSError:  # the thread ended since the listing
+            pass
+    return total
+
+
+def settle() -> float:
+    """Wait until the process's other threads have stopped using CPU, at most SETTLE_S;
+    return the seconds waited.  Without per-thread clocks, wait SETTLE_S."""
+    clock = time.perf_counter
+    start = clock()
+    before = other_threads_cpu_ns()
+    if before is None:
+        time.sleep(SETTLE_S)
+        return clock() - start
+    quiet, polled = 0, start
+    while quiet < QUIET_POLLS and polled - start < SETTLE_S:
+        time.sleep(SETTLE_POLL_S)
+        used, now = other_threads_cpu_ns(), clock()
+        if used is None:  # /proc went away: fall back to the fixed pause
+            time.sleep(max(SETTLE_S - (now - start), 0.0))
+            return clock() - start
+        busy = (used - before) / 1e9 / max(now - polled, 1e-9)
+        quiet = quiet + 1 if busy < QUIET_SHARE else 0
+        before, polled = used, now
+    return clock() - start
+
+
 def measure(plans: list[Plan], repeat: int, overhead: float) -> None:
     """Append ``repeat`` timings to each plan, interleaved across plans."""
     enabled = gc.isenabled()
@@ -142,7 +195,7 @@ def measure(plans: list[Plan], repeat: int, overhead: float) -> None:
         for _ in range(repeat):
             for i, plan in enumerate(plans):
                 if threaded and plans[i - 1].spins:
-                    time.sleep(SETTLE_S)
+                    settle()
                 cpu, wall = time.process_time(), time.perf_counter()
                 plan.times.append(time_once(plan, overhead))
                 plan.cores.append((time.process_time() - cpu)

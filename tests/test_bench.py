@@ -595,6 +595,40 @@ def test_autoscaling_does_not_count_a_slow_first_call() -> None:
     assert plan.number >= 20
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread clocks: Linux")
+def test_the_settle_waits_while_another_thread_works_and_not_after(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The pause after a spinning pool lasts while the process's other threads use CPU (at
+    # most SETTLE_S), not a fixed time: leaky_c calls in a thread (the GIL released) work.
+    import threading
+
+    from leaky_c.benchmarks import timing
+    x = np.ones(10 ** 6, np.float32)
+    out, stop = np.empty_like(x), threading.Event()
+
+    def work() -> None:
+        while not stop.is_set():
+            leaky_c.leaky_relu(x, 0.01, out=out)
+
+    worker = threading.Thread(target=work)
+    monkeypatch.setattr(timing, "SETTLE_S", 0.2)
+    before = timing.other_threads_cpu_ns()
+    worker.start()
+    try:
+        assert timing.settle() >= 0.2
+        used = timing.other_threads_cpu_ns()
+        assert before is not None and used is not None and used - before > 0.1e9
+    finally:
+        stop.set()
+        worker.join()
+    monkeypatch.setattr(timing, "SETTLE_S", 2.0)
+    assert timing.settle() < 1.0  # quiet now: no need for the whole pause
+    # without per-thread clocks, the whole pause
+    monkeypatch.setattr(timing, "other_threads_cpu_ns", lambda: None)
+    monkeypatch.setattr(timing, "SETTLE_S", 0.05)
+    assert timing.settle() >= 0.05
+
+
 @pytest.mark.parametrize("content, message", [
     (None, "no such file"),
     ("{not json", "is not JSON"),
@@ -691,9 +725,9 @@ def test_repeats_come_from_passes_over_the_whole_plan(monkeypatch: pytest.Monkey
     real = suite.time_group
 
     def recording(w: Any, options: Any, overhead: float, families: Any, section: str,
-                  repeat: int) -> list[dict[str, Any]]:
+                  repeat: int, earlier: Any) -> list[dict[str, Any]]:
         timed.append(((w.x.size, w.case.name), repeat))
-        return real(w, options, overhead, families, section, repeat)
+        return real(w, options, overhead, families, section, repeat, earlier)
 
     monkeypatch.setattr(suite, "time_group", recording)
     # each pass starts without leaky_c's cached blocks: its own placement in memory
@@ -713,6 +747,30 @@ def test_repeats_come_from_passes_over_the_whole_plan(monkeypatch: pytest.Monkey
     for row in rows:
         assert len(row["times_s"]) == 5 and row["best_s"] == min(row["times_s"])
         assert row["median_s"] == statistics.median(row["times_s"])
+
+
+def test_a_later_pass_keeps_the_first_passes_autoscaling(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The second pass times the same work on the same values: it reuses the first pass's
+    # calls per timing and in-place batch instead of autoscaling again.
+    calibrated: list[int] = []
+    real_calibrate = suite.timing.calibrate
+    monkeypatch.setattr(suite.timing, "calibrate",
+                        lambda plan, *args: calibrated.append(1) or real_calibrate(plan, *args))
+    measured: list[list[tuple[int, int]]] = []
+    real_measure = suite.timing.measure
+
+    def measure(plans: Any, repeat: int, overhead: float) -> None:
+        measured.append([(plan.number, plan.batch) for plan in plans])
+        real_measure(plans, repeat, overhead)
+
+    monkeypatch.setattr(suite.timing, "measure", measure)
+    options = suite.Options(sizes=(1000,), cases=("forward-out", "forward-inplace"),
+                            families=("bounds",), threads=(1,), min_time=1e-3, repeat=2)
+    suite.run_thread_count(options, 1, 1e-7, (), False, lambda *event: None)
+    assert len(measured) == 4  # two groups, two passes
+    assert measured[2:] == measured[:2]
+    assert measured[1][0][1] > 1  # leaky_c in place: a batch of fresh copies, kept
+    assert len(calibrated) == len(measured[0]) + len(measured[1])
 
 
 def test_a_size_short_of_memory_in_a_later_pass_keeps_its_earlier_rows(
