@@ -226,22 +226,13 @@ def _prepare(w: Workload, impl: Impl, row: dict[str, Any], min_time: float,
     def restorer(rows: np.ndarray) -> Callable[[int], None]:
         return lambda k: np.copyto(rows[:k], w.x)
 
-    if scaled is not None:
-        if inplace:
-            block = w.inplace_rows(scaled["batch"])
-            plan = timing.Plan([impl.bind(row_) for row_ in block], restorer(block))
-        else:
-            plan = timing.Plan([call])
+    plan = timing.Plan([impl.bind(block[0])], restorer(block)) if inplace else timing.Plan([call])
+    if scaled is None:
+        per_call = timing.calibrate(plan, min_time, overhead)
+        batch = timing.inplace_batch(per_call, overhead, plan.number) if inplace else 1
+    else:
         timing.time_once(plan, overhead)  # untimed, as the autoscaling's first call
-        plan.number = scaled["number"]
-        return plan
-    if not inplace:
-        plan = timing.Plan([call])
-        timing.calibrate(plan, min_time, overhead)
-        return plan
-    plan = timing.Plan([impl.bind(block[0])], restorer(block))
-    per_call = timing.calibrate(plan, min_time, overhead)
-    batch = timing.inplace_batch(per_call, overhead, plan.number)
+        plan.number, batch = scaled["number"], scaled["batch"]
     if batch > 1:
         block = w.inplace_rows(batch)
         plan = timing.Plan([impl.bind(row_) for row_ in block], restorer(block), plan.number)
@@ -264,6 +255,7 @@ def time_group(w: Workload, options: Options, overhead: float, families: tuple[s
         scaled = None
         if earlier is not None and earlier[index]["status"] == "ok":
             scaled = earlier[index]
+            assert scaled["impl"] == impl.impl, "a later pass lists the same implementations"
         plan = _prepare(w, impl, row, options.min_time, overhead, scaled)
         if plan is not None:
             plan.spins = impl.family in timing.SPINNING_FAMILIES

@@ -15,10 +15,12 @@
   PyTorch, JAX, TensorFlow, numexpr) starts once the pool has gone to
   sleep: on Linux, once the process's other threads have used under a
   tenth of a core over two polls of a millisecond in a row (each thread's
-  own CPU clock, exact to the nanosecond), at most ``SETTLE_S``; elsewhere
-  after a pause of ``SETTLE_S``.  PyTorch's OpenMP workers spin for
-  about 9 ms of CPU after each parallel region (libgomp's default); on a
-  2-core machine they took a core from whatever was timed next, and that
+  own CPU clock, exact to the nanosecond), at most about ``SETTLE_S``;
+  elsewhere after a pause of ``SETTLE_S``.  (A spinning thread that other
+  work keeps off the cores for two polls also reads as quiet.)  PyTorch's
+  OpenMP workers spin for about 9 ms of CPU after each parallel region
+  (libgomp's default); on a 2-core machine they took a core from whatever
+  was timed next, and that
   alone made leaky_c look 20-40% slower than PyTorch at 3*10^6 elements
   (benchmarks/RESULTS.md).  ONNX Runtime's spinning is turned off
   (ml_peers.py); leaky_c's workers spin 0.2 ms.
@@ -143,46 +145,55 @@ def inplace_batch(per_call: float, overhead: float, number: int) -> int:
     return max(1, min(wanted, number, MAX_BATCH))
 
 
-def other_threads_cpu_ns() -> Optional[int]:
-    """CPU nanoseconds used so far by this process's threads other than the caller, read
-    from each thread's own clock (Linux; None elsewhere).  The process clock would not
-    do: it counts other running threads' time only at the scheduler's tick (4 ms)."""
+def _thread_clock(tid: int) -> int:
+    """The kernel's CPU clock id of thread ``tid`` of this process (Linux:
+    MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED)), exact to the nanosecond."""
+    return (~tid << 3) | 6
+
+
+def other_threads_cpu_ns() -> Optional[dict[int, int]]:
+    """CPU nanoseconds used so far by each of this process's threads other than the
+    caller, by thread id, read from each thread's own clock; None without such clocks
+    (not Linux, or the caller's own clock does not read as its CPU time).  The process
+    clock would not do: it counts other running threads' time only at the scheduler's
+    tick (4 ms)."""
     if not sys.platform.startswith("linux"):
         return None
-    me, total = threading.get_native_id(), 0
+    me = threading.get_native_id()
     try:
+        own = time.thread_time_ns()
+        if time.clock_gettime_ns(_thread_clock(me)) < own:
+            return None  # not this thread's clock (another PID namespace's /proc ids, ...)
         tids = [int(name) for name in os.listdir("/proc/self/task")]
     except OSError:
         return None
+    used: dict[int, int] = {}
     for tid in tids:
-        if tid == me:
-            continue
-        try:  # the kernel's per-thread CPU clock id: MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED)
-            total += time.clock_gettime_ns((~tid << 3) | 6)
-        except OSError:  # the thread ended since the listing
-            pass
-    return total
+        if tid != me:
+            with contextlib.suppress(OSError):  # the thread ended since the listing
+                used[tid] = time.clock_gettime_ns(_thread_clock(tid))
+    return used
 
 
 def settle() -> float:
-    """Wait until the process's other threads have stopped using CPU, at most SETTLE_S;
-    return the seconds waited.  Without per-thread clocks, wait SETTLE_S."""
+    """Wait until the process's other threads use no CPU (a pool asleep, or one that has
+    no core), about SETTLE_S at most; return the seconds waited.  Without per-thread
+    clocks, wait SETTLE_S."""
     clock = time.perf_counter
-    start = clock()
-    before = other_threads_cpu_ns()
-    if before is None:
-        time.sleep(SETTLE_S)
-        return clock() - start
-    quiet, polled = 0, start
-    while quiet < QUIET_POLLS and polled - start < SETTLE_S:
+    start = polled = clock()
+    before = used = other_threads_cpu_ns()
+    quiet = 0
+    while before is not None and quiet < QUIET_POLLS and polled - start < SETTLE_S:
         time.sleep(SETTLE_POLL_S)
         used, now = other_threads_cpu_ns(), clock()
-        if used is None:  # /proc went away: fall back to the fixed pause
-            time.sleep(max(SETTLE_S - (now - start), 0.0))
-            return clock() - start
-        busy = (used - before) / 1e9 / max(now - polled, 1e-9)
-        quiet = quiet + 1 if busy < QUIET_SHARE else 0
+        if used is None:
+            break
+        # threads that ended since the last poll are left out; a new one counts whole
+        spent = sum(ns - before.get(tid, 0) for tid, ns in used.items())
+        quiet = quiet + 1 if spent / 1e9 < QUIET_SHARE * (now - polled) else 0
         before, polled = used, now
+    if before is None or used is None:  # no per-thread clocks: the fixed pause
+        time.sleep(max(SETTLE_S - (clock() - start), 0.0))
     return clock() - start
 
 

@@ -13,6 +13,7 @@ import os
 import random
 import statistics
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Optional
@@ -595,38 +596,65 @@ def test_autoscaling_does_not_count_a_slow_first_call() -> None:
     assert plan.number >= 20
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread clocks: Linux")
-def test_the_settle_waits_while_another_thread_works_and_not_after(
+def test_the_settle_waits_while_other_threads_use_cpu_and_no_longer(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    # The pause after a spinning pool lasts while the process's other threads use CPU (at
-    # most SETTLE_S), not a fixed time: leaky_c calls in a thread (the GIL released) work.
+    # The pause after a spinning pool lasts while the process's other threads use CPU
+    # (at most about SETTLE_S), not a fixed time.  Polls of made-up clocks, by thread id:
+    from leaky_c.benchmarks import timing
+    second = 10 ** 9  # busy: a whole second per poll, however long a poll really takes
+
+    def settle_over(readings: list[Optional[dict[int, int]]]) -> int:
+        polls = iter(readings)
+        monkeypatch.setattr(timing, "other_threads_cpu_ns", lambda: next(polls))
+        timing.settle()
+        return len(readings) - len(list(polls))  # the readings settle() took
+
+    busy_then_quiet = [{1: 0}, {1: second}, {1: 2 * second}, {1: 2 * second}, {1: 2 * second},
+                       {1: 9 * second}]
+    assert settle_over(busy_then_quiet) == 5  # quiet twice in a row after two busy polls
+    # a thread that ended is left out (its time does not cancel another's), a new one counts
+    ended = [{1: 5 * second, 2: 0}, {2: second}, {2: second}, {2: second}, {2: 9 * second}]
+    assert settle_over(ended) == 4
+    new = [{2: 0}, {2: 0, 3: second}, {2: 0, 3: second}, {2: 0, 3: second}, {2: second}]
+    assert settle_over(new) == 4
+    monkeypatch.setattr(timing, "SETTLE_S", 0.05)
+    always_busy = [{1: k * second} for k in range(10 ** 4)]
+    clock = time.perf_counter()
+    polls = settle_over(always_busy)
+    assert time.perf_counter() - clock >= 0.05 and polls < 10 ** 4  # bounded by SETTLE_S
+    # without per-thread clocks, the whole pause
+    clock = time.perf_counter()
+    assert settle_over([None]) == 1 and time.perf_counter() - clock >= 0.05
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread clocks: Linux")
+def test_other_threads_cpu_time_is_read_from_their_own_clocks() -> None:
+    # A thread that burns 50 ms of its own CPU shows at least that in the reading; the
+    # caller is left out.
     import threading
 
     from leaky_c.benchmarks import timing
-    x = np.ones(10 ** 6, np.float32)
-    out, stop = np.empty_like(x), threading.Event()
+    burnt, release = threading.Event(), threading.Event()
 
-    def work() -> None:
-        while not stop.is_set():
-            leaky_c.leaky_relu(x, 0.01, out=out)
+    def burn() -> None:
+        start = time.thread_time()
+        while time.thread_time() - start < 0.05:
+            pass
+        burnt.set()
+        release.wait()
 
-    worker = threading.Thread(target=work)
-    monkeypatch.setattr(timing, "SETTLE_S", 0.2)
     before = timing.other_threads_cpu_ns()
+    worker = threading.Thread(target=burn)
     worker.start()
     try:
-        assert timing.settle() >= 0.2
+        burnt.wait()
         used = timing.other_threads_cpu_ns()
-        assert before is not None and used is not None and used - before > 0.1e9
+        assert before is not None and used is not None
+        assert threading.get_native_id() not in used and worker.native_id in used
+        assert used[worker.native_id] - before.get(worker.native_id, 0) >= 0.05e9
     finally:
-        stop.set()
+        release.set()
         worker.join()
-    monkeypatch.setattr(timing, "SETTLE_S", 2.0)
-    assert timing.settle() < 1.0  # quiet now: no need for the whole pause
-    # without per-thread clocks, the whole pause
-    monkeypatch.setattr(timing, "other_threads_cpu_ns", lambda: None)
-    monkeypatch.setattr(timing, "SETTLE_S", 0.05)
-    assert timing.settle() >= 0.05
 
 
 @pytest.mark.parametrize("content, message", [
