@@ -531,22 +531,25 @@ COMPARED = ("best_s", "median_s")
 
 
 def beyond_noise(a: dict[str, Any], b: dict[str, Any],
-                 shared: tuple[float, float] = (1.0, 1.0), group: float = 0.0) -> str:
+                 shared: tuple[float, float] = (1.0, 1.0), group: float = 0.0,
+                 bound: Optional[tuple[float, float]] = None) -> str:
     """"slower" or "faster" when B differs from A beyond both runs' measured spread, else "".
 
     ``shared``: the B/A of the best and of the median that the row's group moved
-    by (group_drift); ``group``: the spread its group showed (group_spread).
+    by (group_drift); ``group``: the spread its group showed (group_spread);
+    ``bound``: the B/A of the row's copy bound (bound_drift), or None.
     Marked when best and median each moved beyond the rows' (or the group's)
-    noise (noise_threshold), also once ``shared`` is taken out, and no repeat of
-    one run is as fast as any of the other; why each (benchmarks/README.md,
-    "Comparing two runs").
+    noise (noise_threshold), also once ``shared`` is taken out, and once
+    ``bound`` is, and no repeat of one run is as fast as any of the other; why
+    each (benchmarks/README.md, "Comparing two runs").
     """
     limit = math.log1p(noise_threshold(a, b, group))
-    for stat, drift in zip(COMPARED, shared):
+    for index, stat in enumerate(COMPARED):
         if not a.get(stat) or not b.get(stat):
             continue
         ratio = b[stat] / a[stat]
-        if abs(math.log(ratio)) <= limit or abs(math.log(ratio / drift)) <= limit:
+        drifts = (1.0, shared[index]) + ((bound[index],) if bound else ())
+        if any(abs(math.log(ratio / drift)) <= limit for drift in drifts):
             return ""
     a_times, b_times = a.get("times_s") or [a["best_s"]], b.get("times_s") or [b["best_s"]]
     if min(b_times) > max(a_times):
@@ -597,6 +600,18 @@ def group_spread(pairs: Pairs, impl: str) -> float:
 GROUP_SPREAD_FROM = 3
 
 
+def bound_drift(pairs: Pairs, impl: str) -> Optional[tuple[float, float]]:
+    """The B/A of the best and of the median of the group's C copy at the row's thread
+    count (into an output that exists: bound.nt.out in allocating cases, bound.nt in
+    the others): what the machine's memory did in the seconds the row was timed.  None
+    for a bound's own row, or where the copy was not timed in both runs."""
+    name = "bound.nt.out" if CASES[pairs[impl][0]["case"]].mode == "alloc" else "bound.nt"
+    if impl.startswith("bound.") or name not in pairs:
+        return None
+    a, b = pairs[name]
+    return b["best_s"] / a["best_s"], b["median_s"] / a["median_s"]
+
+
 def compare(a_doc: dict[str, Any], b_doc: dict[str, Any], a_name: str, b_name: str,
             everything: bool = False) -> list[str]:
     """Per case timed in both runs: A's time, B's, B/A, marked when beyond both runs' noise."""
@@ -615,7 +630,7 @@ def compare(a_doc: dict[str, Any], b_doc: dict[str, Any], a_name: str, b_name: s
         a, b = a_rows[key], b_rows[key]
         group = groups_in_both[key[:-1]]
         shared, spread = group_drift(group, key[-1]), group_spread(group, key[-1])
-        mark = beyond_noise(a, b, shared, spread)
+        mark = beyond_noise(a, b, shared, spread, bound_drift(group, key[-1]))
         marked += bool(mark)
         body.append([_compare_name(key), _us(a["best_s"]), _us(b["best_s"]),
                      f"{b['best_s'] / a['best_s']:.2f}, {b['median_s'] / a['median_s']:.2f}",
@@ -634,7 +649,8 @@ def compare(a_doc: dict[str, Any], b_doc: dict[str, Any], a_name: str, b_name: s
         "median/best - 1 of the two rows, or that of the group's other implementations (their "
         f"median), at least {MIN_CHANGE:.0%} ({CALL_MIN_CHANGE:.0%} where a call moves under "
         f"{_bytes(CALL_OVERHEAD_BYTES)}); others B/A: the median B/A of the "
-        "other implementations timed in the row's group; the rule: benchmarks/README.md, "
+        "other implementations timed in the row's group; not marked either where the row "
+        "moved as its C copy bound did; the rule: benchmarks/README.md, "
         "\"Comparing two runs\"); " + ("every implementation" if everything
                                    else "leaky_c rows (--verbose: every implementation)"), 110)
     for name, own, other in ((a_name, a_rows, b_rows), (b_name, b_rows, a_rows)):
