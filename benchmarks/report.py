@@ -539,17 +539,19 @@ def beyond_noise(a: dict[str, Any], b: dict[str, Any],
     by (group_drift); ``group``: the spread its group showed (group_spread);
     ``bound``: the B/A of the row's copy bound (bound_drift), or None.
     Marked when best and median each moved beyond the rows' (or the group's)
-    noise (noise_threshold), also once ``shared`` is taken out, and once
-    ``bound`` is, and no repeat of one run is as fast as any of the other; why
-    each (benchmarks/README.md, "Comparing two runs").
+    noise (noise_threshold), also once ``shared`` is taken out, and further
+    than ``bound`` moved the same way, and no repeat of one run is as fast as
+    any of the other; why each (benchmarks/README.md, "Comparing two runs").
     """
     limit = math.log1p(noise_threshold(a, b, group))
     for index, stat in enumerate(COMPARED):
         if not a.get(stat) or not b.get(stat):
             continue
-        ratio = b[stat] / a[stat]
-        drifts = (1.0, shared[index]) + ((bound[index],) if bound else ())
-        if any(abs(math.log(ratio / drift)) <= limit for drift in drifts):
+        moved = math.log(b[stat] / a[stat])
+        if abs(moved) <= limit or abs(moved - math.log(shared[index])) <= limit:
+            return ""
+        copy = math.log(bound[index]) if bound else 0.0
+        if moved * copy > 0 and abs(moved) <= abs(copy) + limit:  # the copy moved as far
             return ""
     a_times, b_times = a.get("times_s") or [a["best_s"]], b.get("times_s") or [b["best_s"]]
     if min(b_times) > max(a_times):
@@ -649,8 +651,8 @@ def compare(a_doc: dict[str, Any], b_doc: dict[str, Any], a_name: str, b_name: s
         "median/best - 1 of the two rows, or that of the group's other implementations (their "
         f"median), at least {MIN_CHANGE:.0%} ({CALL_MIN_CHANGE:.0%} where a call moves under "
         f"{_bytes(CALL_OVERHEAD_BYTES)}); others B/A: the median B/A of the "
-        "other implementations timed in the row's group; not marked either where the row "
-        "moved as its C copy bound did; the rule: benchmarks/README.md, "
+        "other implementations timed in the row's group; not marked either where its C copy "
+        "bound moved as far the same way; the rule: benchmarks/README.md, "
         "\"Comparing two runs\"); " + ("every implementation" if everything
                                    else "leaky_c rows (--verbose: every implementation)"), 110)
     for name, own, other in ((a_name, a_rows, b_rows), (b_name, b_rows, a_rows)):
