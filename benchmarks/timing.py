@@ -163,9 +163,11 @@ def other_threads_cpu_ns() -> Optional[dict[int, int]]:
     try:
         own = time.thread_time_ns()
         if time.clock_gettime_ns(_thread_clock(me)) < own:
-            return None  # not this thread's clock (another PID namespace's /proc ids, ...)
+            return None  # not this thread's clock
         tids = [int(name) for name in os.listdir("/proc/self/task")]
     except OSError:
+        return None
+    if me not in tids:  # a /proc of another PID namespace: its ids are not ours
         return None
     used: dict[int, int] = {}
     for tid in tids:
