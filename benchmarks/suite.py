@@ -375,7 +375,8 @@ def _plan(options: Options, scaling_sizes: tuple[int, ...]) -> list[Step]:
 
 def families_at(options: Options, threads: int, scaling_sizes: tuple[int, ...]) -> tuple[str, ...]:
     """The families the plan times at this thread count."""
-    found = [f for step in _plan(options, scaling_sizes) if threads in step[4] for f in step[5]]
+    found = [family for *_, counts, families in _plan(options, scaling_sizes)
+             if threads in counts for family in families]
     return tuple(dict.fromkeys(found))
 
 
