@@ -6,11 +6,13 @@ process (benchmarks/RESULTS.md has the figures and the machine's load):
 ``--pools``: next to other thread pools.  The float32 forward into ``out=``
 at 10^5 and 10^6 elements, timed right after another library's parallel work
 with no pause (as in a network's layers): a 2-thread PyTorch 384x384 matmul, a
-NumPy (OpenBLAS) 384x384 matmul, a 2-thread ``F.leaky_relu`` of the same size.
+NumPy (OpenBLAS) 384x384 matmul, both (PyTorch's workers awake while
+OpenBLAS's hold the cores), a 2-thread ``F.leaky_relu`` of the same size.
 Each round runs the other call, then times one leaky_c call, 20 times; the
 best of 15 rounds (of the mean of 20) is kept.  Printed: each case's time over
 leaky_c's own 1-thread time alone (target <= 1.1) and the speed-up over 1
-thread (target >= 1.3 at 10^6 after PyTorch's ops; alone, 1.9 at 10^6).  The
+thread (target >= 1.3 at 10^6 after PyTorch's ops; alone, 1.9 at 10^6), and
+the share of the 2-thread calls that ran on PyTorch's OpenMP team.  The
 PyTorch cases are skipped with a note when torch is not installed.  "Alone"
 starts QUIET_S after the last other call: OpenBLAS's workers spin for tens of
 milliseconds after a matmul (a 10^6 "alone" measured 20 ms after the NumPy
@@ -24,7 +26,8 @@ ONNX Runtime or TensorFlow installed, their allocating LeakyRelu at the same
 thread count is timed alongside (peer / leaky_c allocating); absent, a note.
 
 ``--settings``: ``--pools`` again in fresh processes under what a user can set
-about the other pools' spinning: ``OMP_WAIT_POLICY=PASSIVE`` (libgomp's
+about the other pools' spinning: ``LEAKY_C_OPENMP=0`` (leaky_c's own pool
+only, never PyTorch's team), ``OMP_WAIT_POLICY=PASSIVE`` (libgomp's
 workers, PyTorch's, sleep at once after a parallel region), and that plus
 ``OPENBLAS_NUM_THREADS=1`` (what ``threadpoolctl.threadpool_limits(1, "blas")``
 does around a block: NumPy's matmul on one thread, no OpenBLAS worker left).
@@ -94,6 +97,12 @@ def after(other: Optional[Callable[[], Any]], call: Callable[[], Any],
     return best[0], best[1]
 
 
+def team_calls() -> int:
+    """Calls that ran on PyTorch's OpenMP team so far (0 on the NumPy backend)."""
+    lib = leaky_c._backend.lib
+    return int(lib.leaky_openmp_calls()) if lib is not None else 0
+
+
 def pools(threads: int, rounds: int, per_round: int, sizes: tuple) -> None:
     try:
         import torch
@@ -108,12 +117,15 @@ def pools(threads: int, rounds: int, per_round: int, sizes: tuple) -> None:
         ta, tb = torch.from_numpy(a), torch.from_numpy(b)
         others["after torch matmul"] = lambda: torch.mm(ta, tb)
     others["after NumPy matmul"] = lambda: a @ b
+    if torch is not None:  # PyTorch's workers awake, OpenBLAS's holding the cores
+        others["after both matmuls"] = lambda: (torch.mm(ta, tb), a @ b)
     print(f"next to other pools: float32 forward out=, {threads} threads against 1 (a grain no "
           f"call reaches), best of {rounds} rounds of {per_round}, interleaved; {_load()}")
     print("  T/1 alone: the pool's time over leaky_c's 1-thread time alone (target <= 1.1);")
     print("  T/1 same: over the 1-thread time after the same call (the pool's own cost or gain)")
+    print("  team: the share of the pool's calls that ran on PyTorch's OpenMP team (csrc/openmp.c)")
     print(f"{'n':>8} {'case':<22} {'1 thread':>9} {f'{threads} threads':>10} {'T/1 alone':>10} "
-          f"{'T/1 same':>9} {'speed-up':>9}")
+          f"{'T/1 same':>9} {'speed-up':>9} {'team':>5}")
     with peer_threads(threads):
         for n in sizes:
             x = rng.standard_normal(n, dtype=np.float32)
@@ -128,10 +140,13 @@ def pools(threads: int, rounds: int, per_round: int, sizes: tuple) -> None:
             for name, other in cases.items():
                 if other is None:  # alone: once the other pools' threads have gone to sleep
                     time.sleep(QUIET_S)
+                before = team_calls()
                 one, pool = after(other, call, rounds, per_round)
+                team = (team_calls() - before) / (rounds * per_round)
                 alone = one if alone is None else alone
                 print(f"{n:>8.0e} {name:<22} {one * 1e6:>7.1f}us {pool * 1e6:>8.1f}us "
-                      f"{pool / alone:>10.2f} {pool / one:>9.2f} {alone / pool:>9.2f}", flush=True)
+                      f"{pool / alone:>10.2f} {pool / one:>9.2f} {alone / pool:>9.2f} {team:>5.2f}",
+                      flush=True)
 
 
 def _onnx_leaky(n: int, threads: int) -> Optional[Callable[[np.ndarray], Any]]:
@@ -212,7 +227,7 @@ def alloc(thread_counts: tuple, exponents: tuple, repeat: int) -> None:
                 print(f"   ({note})")
 
 
-SETTINGS = ({}, {"OMP_WAIT_POLICY": "PASSIVE"},
+SETTINGS = ({}, {"LEAKY_C_OPENMP": "0"}, {"OMP_WAIT_POLICY": "PASSIVE"},
             {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_NUM_THREADS": "1"})
 
 
@@ -231,7 +246,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pools", action="store_true", help="only next to other pools")
     parser.add_argument("--alloc", action="store_true", help="only the allocating loop")
     parser.add_argument("--settings", action="store_true",
-                        help="--pools under OMP_WAIT_POLICY=PASSIVE and OPENBLAS_NUM_THREADS=1")
+                        help="--pools under LEAKY_C_OPENMP=0, OMP_WAIT_POLICY=PASSIVE and "
+                        "OPENBLAS_NUM_THREADS=1")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--alloc-threads", type=int, nargs="+", metavar="T",
                         help="thread counts of --alloc (default 1 and --threads)")

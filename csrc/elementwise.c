@@ -93,10 +93,6 @@ struct job {
     if (overlap((out), (in), (nbytes)))                                         \
         return LEAKY_OVERLAP
 
-/* Which pool splits a call. */
-#define PARALLEL_FOR(flags) \
-    ((flags) & LEAKY_OPENMP ? leaky_parallel_for_openmp : leaky_parallel_for)
-
 /* T: the stored type; S: the slope's type in the kernel table. */
 #define LEAKY_DEFINE_CONTIGUOUS(T, S, SFX)                                      \
 static void fwd_range_##SFX(void *ctx, size_t begin, size_t end)                \
@@ -115,7 +111,7 @@ int leaky_fwd_##SFX(const T *x, T *y, size_t n, double slope, int flags)        
 {                                                                               \
     LEAKY_CHECKS(T, y, x, n * sizeof(T), slope);                                \
     struct job j = {x, NULL, y, slope, streams(y, x, n * sizeof(T), flags)};    \
-    PARALLEL_FOR(flags)(n, sizeof(T), y, fwd_range_##SFX, &j);                   \
+    leaky_parallel_for(n, sizeof(T), y, fwd_range_##SFX, &j);                   \
     return LEAKY_OK;                                                            \
 }                                                                               \
 int leaky_bwd_##SFX(const T *g, const T *x, T *out, size_t n, double slope, int flags) \
@@ -124,7 +120,7 @@ int leaky_bwd_##SFX(const T *g, const T *x, T *out, size_t n, double slope, int 
     LEAKY_CHECKS(T, out, x, n * sizeof(T), slope);                              \
     /* the kernel itself keeps plain stores when out is x */                   \
     struct job j = {g, x, out, slope, streams(out, g, n * sizeof(T), flags)};   \
-    PARALLEL_FOR(flags)(n, sizeof(T), out, bwd_range_##SFX, &j);                 \
+    leaky_parallel_for(n, sizeof(T), out, bwd_range_##SFX, &j);                 \
     return LEAKY_OK;                                                            \
 }
 

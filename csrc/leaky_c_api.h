@@ -15,10 +15,8 @@
 
 enum leaky_status { LEAKY_OK, LEAKY_OVERLAP, LEAKY_BAD_SLOPE, LEAKY_UNALIGNED };
 /* LEAKY_FRESH_OUTPUT: the output was just allocated, so its pages may not be
- * mapped yet; streaming stores are used only if they are.  LEAKY_OPENMP: split
- * the call over the OpenMP runtime given to leaky_set_openmp (PyTorch's
- * intra-op threads, at their count), not over leaky_c's own pool. */
-enum leaky_flags { LEAKY_FRESH_OUTPUT = 1, LEAKY_OPENMP = 2 };
+ * mapped yet; streaming stores are used only if they are. */
+enum leaky_flags { LEAKY_FRESH_OUTPUT = 1 };
 
 /* Forward: y = x > 0 ? x : negative_slope * x.  Backward: grad_input =
  * x > 0 ? grad_output : negative_slope * grad_output.  float32 and the 16-bit
@@ -73,10 +71,14 @@ size_t leaky_get_grain_bytes(void);
 void leaky_set_stream_threshold(size_t bytes);
 size_t leaky_get_stream_threshold(void);
 int leaky_pool_workers(void);
-/* The OpenMP runtime of LEAKY_OPENMP calls: the addresses of its GOMP_parallel
- * and omp_get_max_threads (libgomp's ABI), or NULL (the default) for none,
- * when LEAKY_OPENMP calls use leaky_c's pool. */
-void leaky_set_openmp(void *gomp_parallel, void *omp_get_max_threads);
+/* Large calls from the main thread run on PyTorch's OpenMP team while its
+ * workers are awake (csrc/openmp.c).  set: allow it (1, the default) or not;
+ * status: 0 not used (not allowed, not Linux, or a forked child), 1 allowed
+ * but PyTorch's libgomp is not loaded, 2 it is; calls: how many calls ran on
+ * the team. */
+void leaky_set_openmp(int allow);
+int leaky_openmp_status(void);
+size_t leaky_openmp_calls(void);
 
 /* Large outputs (csrc/blocks.c): a block of at least nbytes, 64-byte aligned and
  * followed by 4096 spare bytes the caller may also use (so that its data can start

@@ -19,6 +19,8 @@
  *     variable: back-to-back calls find them awake, an idle process uses no CPU.
  *     A worker on the caller's core yields it (caller_cpu).  A sleeping worker is
  *     woken only for calls of LEAKY_WAKE_BYTES or more, or in a run of calls.
+ *   - Right after PyTorch's parallel ops, a call runs on PyTorch's OpenMP team
+ *     instead, whose workers still spin there (openmp.c says when).
  *   - One caller at a time: a caller that finds the pool busy (another thread
  *     is in a parallel call) runs its whole range itself instead of queueing.
  *     N callers then use at most N + threads - 1 threads and never wait on
@@ -184,6 +186,12 @@ static uint64_t last_call_ns;            /* when the last call ended; under busy
  * so it keeps a core that another pool's spinning thread would take. */
 static atomic_int caller_cpu = -1;
 
+/* Set while PyTorch's OpenMP team is awake (openmp.c): idle workers sleep at
+ * once instead of spinning on a core that team needs. */
+static atomic_int hushed;
+
+void leaky_pool_hush(void) { atomic_store_explicit(&hushed, 1, memory_order_relaxed); }
+
 static void yield_to_caller(void)
 {
     int cpu = atomic_load_explicit(&caller_cpu, memory_order_relaxed);
@@ -201,7 +209,7 @@ static unsigned wait_for_work(struct slot *s, unsigned seen)
             return g;
         lk_pause();
         if (spins % 64 == 0) {
-            if (lk_now_ns() - start > LEAKY_SPIN_NS)
+            if (lk_now_ns() - start > LEAKY_SPIN_NS || atomic_load(&hushed))
                 break;
             yield_to_caller();
         }
@@ -219,10 +227,8 @@ static unsigned wait_for_work(struct slot *s, unsigned seen)
     return atomic_load(&s->gen);
 }
 
-/* Cut [0, n) for `pieces` threads: chunk 0 is [0, *first), chunk k > 0 starts
- * at *first + (k - 1) * *step (clipped to n); returns the number of chunks. */
-static size_t plan(size_t n, size_t unit_bytes, const void *out, size_t pieces,
-                   size_t *first, size_t *step_out)
+size_t leaky_plan(size_t n, size_t unit_bytes, const void *out, size_t pieces,
+                  size_t *first, size_t *step_out)
 {
     /* Boundaries at phase + a multiple of align units: out's 64-byte lines. */
     size_t align = 1, phase = 0;
@@ -243,8 +249,7 @@ static size_t plan(size_t n, size_t unit_bytes, const void *out, size_t pieces,
     return *first >= n ? 1 : 2 + (n - *first - 1) / step;
 }
 
-/* Chunk k's range (plan's cut). */
-static void chunk_range(size_t k, size_t n, size_t first, size_t step, size_t *begin, size_t *end)
+void leaky_chunk_range(size_t k, size_t n, size_t first, size_t step, size_t *begin, size_t *end)
 {
     *begin = k ? first + (k - 1) * step : 0;
     *end = k ? (n - *begin > step ? *begin + step : n) : (first < n ? first : n);
@@ -261,7 +266,7 @@ static void run_chunks(void)
         if (!atomic_compare_exchange_weak(&claim, &c, c + 1))
             continue;
         size_t begin, end;
-        chunk_range(k, job.n, job.first, job.step, &begin, &end);
+        leaky_chunk_range(k, job.n, job.first, job.step, &begin, &end);
         job.fn(job.ctx, begin, end);
         atomic_fetch_add(&completed, 1);
     }
@@ -368,6 +373,11 @@ void leaky_parallel_for(size_t n, size_t unit_bytes, const void *out, leaky_rang
     if (threads > LEAKY_MAX_THREADS)
         threads = LEAKY_MAX_THREADS;
     size_t pieces = pieces_for(n, unit_bytes, threads);
+    const int team = pieces >= 2 ? leaky_openmp_run(n, unit_bytes, out, fn, ctx, pieces) : 0;
+    if (team > 0) {
+        lk_unlock(&busy);
+        return;
+    }
     if (pieces >= 2)
         pieces = (size_t)start_workers((int)pieces - 1) + 1;
     if (pieces < 2) {
@@ -376,10 +386,11 @@ void leaky_parallel_for(size_t n, size_t unit_bytes, const void *out, leaky_rang
         return;
     }
     atomic_store_explicit(&caller_cpu, lk_cpu(), memory_order_relaxed);
+    atomic_store_explicit(&hushed, team < 0, memory_order_relaxed);
     job.fn = fn;
     job.ctx = ctx;
     job.n = n;
-    const size_t chunks = plan(n, unit_bytes, out, pieces, &job.first, &job.step);
+    const size_t chunks = leaky_plan(n, unit_bytes, out, pieces, &job.first, &job.step);
     atomic_store(&completed, 0);
     epoch++;
     atomic_store(&claim, (uint64_t)epoch << 32 | (uint64_t)chunks << 16);
@@ -431,63 +442,4 @@ int leaky_pool_workers(void)
     int n = workers;
     lk_unlock(&busy);
     return n;
-}
-
-/* The OpenMP runtime of LEAKY_OPENMP calls (libgomp's ABI), as addresses: 0 for none. */
-typedef void (*lk_gomp_parallel)(void (*fn)(void *), void *data, unsigned num_threads,
-                                 unsigned flags);
-typedef int (*lk_omp_max_threads)(void);
-static atomic_uintptr_t omp_parallel, omp_threads;
-
-void leaky_set_openmp(void *gomp_parallel, void *omp_get_max_threads)
-{
-    if (gomp_parallel == NULL || omp_get_max_threads == NULL) {
-        atomic_store(&omp_parallel, 0);  /* (omp_threads stays valid for calls under way) */
-        return;
-    }
-    atomic_store(&omp_threads, (uintptr_t)omp_get_max_threads);  /* before it is used */
-    atomic_store(&omp_parallel, (uintptr_t)gomp_parallel);
-}
-
-/* An OpenMP call: its own claim counter (calls from several threads may run at once). */
-struct omp_call {
-    leaky_range_fn fn;
-    void *ctx;
-    size_t n, first, step, chunks;
-    atomic_size_t next;
-};
-
-static void omp_body(void *arg)
-{
-    struct omp_call *c = arg;
-    for (;;) {
-        const size_t k = atomic_fetch_add_explicit(&c->next, 1, memory_order_relaxed);
-        if (k >= c->chunks)
-            return;
-        size_t begin, end;
-        chunk_range(k, c->n, c->first, c->step, &begin, &end);
-        c->fn(c->ctx, begin, end);
-    }
-}
-
-void leaky_parallel_for_openmp(size_t n, size_t unit_bytes, const void *out, leaky_range_fn fn,
-                               void *ctx)
-{
-    const uintptr_t parallel = atomic_load(&omp_parallel);
-    if (parallel == 0) {
-        leaky_parallel_for(n, unit_bytes, out, fn, ctx);
-        return;
-    }
-    const int threads = ((lk_omp_max_threads)atomic_load(&omp_threads))();
-    const size_t pieces = pieces_for(n, unit_bytes, threads < 1 ? 1 : threads);
-    if (pieces < 2) {
-        fn(ctx, 0, n);
-        return;
-    }
-    struct omp_call c = {.fn = fn, .ctx = ctx, .n = n};
-    c.chunks = plan(n, unit_bytes, out, pieces, &c.first, &c.step);
-    atomic_init(&c.next, 0);
-    /* The team's threads (PyTorch's, still spinning after its last parallel
-     * op) join at once; GOMP_parallel returns when every chunk is done. */
-    ((lk_gomp_parallel)parallel)(omp_body, &c, (unsigned)pieces, 0);
 }

@@ -22,10 +22,21 @@ typedef void (*leaky_range_fn)(void *ctx, size_t begin, size_t end);
  * caller over the whole range: calls never wait for each other. */
 void leaky_parallel_for(size_t n, size_t unit_bytes, const void *out, leaky_range_fn fn, void *ctx);
 
-/* The same split over the OpenMP runtime given to leaky_set_openmp, at its
- * thread count (omp_get_max_threads): each thread of the team claims chunks
- * until none is left.  Without a runtime, leaky_parallel_for. */
-void leaky_parallel_for_openmp(size_t n, size_t unit_bytes, const void *out, leaky_range_fn fn,
-                               void *ctx);
+/* Cutting [0, n) for `pieces` threads (leaky_parallel_for's chunks): chunk 0
+ * is [0, *first), chunk k > 0 starts at *first + (k - 1) * *step (clipped to
+ * n); returns the number of chunks.  leaky_chunk_range gives chunk k's range. */
+size_t leaky_plan(size_t n, size_t unit_bytes, const void *out, size_t pieces,
+                  size_t *first, size_t *step);
+void leaky_chunk_range(size_t k, size_t n, size_t first, size_t step, size_t *begin, size_t *end);
+
+/* Idle workers sleep at once, until the pool's next call, instead of spinning. */
+void leaky_pool_hush(void);
+
+/* Run the call, cut for `pieces` threads, on PyTorch's OpenMP team if its
+ * workers are awake (openmp.c): 1 if it did, 0 if the caller must run it, -1
+ * if the caller must and the team is awake (leaky_c's idle workers must then
+ * sleep, not spin: leaky_pool_hush). */
+int leaky_openmp_run(size_t n, size_t unit_bytes, const void *out, leaky_range_fn fn, void *ctx,
+                     size_t pieces);
 
 #endif

@@ -23,7 +23,7 @@ from cffi import FFI  # untyped: pyproject.toml's [tool.mypy] makes it Any
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CSRC = os.path.join(ROOT, "csrc")
 SOURCES = ["blocks.c", "cpu.c", "dispatch.c", "elementwise.c", "strided.c", "prelu.c",
-           "threadpool.c", "target_baseline.c", "target_avx2.c", "target_avx512.c"]
+           "threadpool.c", "openmp.c", "target_baseline.c", "target_avx2.c", "target_avx512.c"]
 GCC_LIKE = ("unix", "mingw32", "cygwin")
 
 

@@ -38,6 +38,7 @@ def config() -> dict[str, Any]:
         "num_threads": _threads.get_num_threads(),
         "grain_bytes": _threads.grain_bytes(),
         "stream_threshold_bytes": _threads.stream_threshold_bytes(),
+        "openmp": _threads.openmp_status(),
         "output_cache_bytes": _blocks.output_cache_bytes(),
         "output_cache_held": _blocks.output_cache_held(),
         "output_cache_from_bytes": _blocks.FROM_BYTES,
@@ -65,6 +66,7 @@ def show_config(file: TextIO | None = None) -> None:
         "  (LEAKY_C_GRAIN_BYTES)",
         f"streaming stores from:  {cfg['stream_threshold_bytes']} bytes of output, into"
         " existing arrays  (LEAKY_C_STREAM_THRESHOLD)",
+        f"OpenMP team:            {cfg['openmp']}  (LEAKY_C_OPENMP)",
         f"output cache:           {cfg['output_cache_bytes']} bytes at most, {cfg['output_cache_held']}"
         f" held, for results of {cfg['output_cache_from_bytes']}+ bytes",
         "                        (LEAKY_C_OUTPUT_CACHE_BYTES, set_output_cache, release_output_cache)",

@@ -14,6 +14,10 @@ from the environment at import, and the threadpoolctl controller.
 ``LEAKY_C_STREAM_THRESHOLD``
     Outputs of at least this many bytes that already exist get non-temporal
     stores (default: the last-level cache size).
+``LEAKY_C_OPENMP``
+    1 (the default): large calls from the main thread run on PyTorch's OpenMP
+    team while its workers are awake, right after PyTorch's parallel ops
+    (csrc/openmp.c); 0: always on leaky_c's pool.
 """
 
 from __future__ import annotations
@@ -98,6 +102,8 @@ class _NumpySettings:
     def leaky_get_stream_threshold(self) -> int: return self.stream
     def leaky_set_stream_threshold(self, n: int) -> None: self.stream = n
     def leaky_pool_workers(self) -> int: return 0
+    def leaky_set_openmp(self, allow: int) -> None: pass
+    def leaky_openmp_status(self) -> int: return 0
 
 
 _settings: Any = lib if lib is not None else _NumpySettings()
@@ -139,9 +145,25 @@ def pool_workers() -> int:
     return int(_settings.leaky_pool_workers())
 
 
+#: leaky_openmp_status's answers (csrc/leaky_c_api.h), as show_config prints them.
+OPENMP_STATUS = ("off", "allowed; PyTorch's libgomp not loaded",
+                 "PyTorch's, while its workers are awake")
+
+
+def openmp_status() -> str:
+    """Whether large calls may run on PyTorch's OpenMP team (LEAKY_C_OPENMP)."""
+    return OPENMP_STATUS[_settings.leaky_openmp_status()]
+
+
+def allow_openmp(allow: bool) -> None:
+    """Let large calls run on PyTorch's OpenMP team while it is awake, or never."""
+    _settings.leaky_set_openmp(int(bool(allow)))
+
+
 set_num_threads(_env_int("LEAKY_C_NUM_THREADS", available_cores(), 1, MAX_THREADS))
 configure(_env_int("LEAKY_C_GRAIN_BYTES", DEFAULT_GRAIN_BYTES, 1, MAX_BYTES),
           _env_int("LEAKY_C_STREAM_THRESHOLD", last_level_cache_bytes(), 0, MAX_BYTES))
+allow_openmp(bool(_env_int("LEAKY_C_OPENMP", 1, 0, 1)))
 
 
 def _register_threadpoolctl() -> Any:

@@ -129,29 +129,7 @@ def _advise_hugepages(out: Tensor) -> None:
 #: torch dtype -> (forward, backward, pointer type): the C table's entries
 #: (leaky_c._kernels), empty on the NumPy backend.
 _C_KERNELS: dict[torch.dtype, tuple[Any, Any, Any]] = {}
-_FRESH = _OPENMP = 0
-
-
-def torch_openmp() -> Optional[tuple[int, int]]:
-    """The addresses of GOMP_parallel and omp_get_max_threads in the libgomp that
-    PyTorch loaded (its intra-op threads), or None (not Linux, or PyTorch built
-    without libgomp: e.g. Intel OpenMP, or its native pool)."""
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if "/libgomp" in line}
-    except OSError:
-        return None
-    torch_dir = os.path.dirname(torch.__file__)
-    for path in sorted(paths, key=lambda p: not p.startswith(torch_dir)):  # torch's own first
-        try:
-            gomp = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LOCAL)  # already loaded
-            functions = gomp.GOMP_parallel, gomp.omp_get_max_threads
-        except (OSError, AttributeError):
-            continue
-        parallel, threads = (ctypes.cast(f, ctypes.c_void_p).value for f in functions)
-        if parallel and threads:
-            return parallel, threads
-    return None
+_FRESH = 0
 
 
 if _backend.lib is not None:
@@ -159,14 +137,6 @@ if _backend.lib is not None:
                   for t, k in ((t, KERNELS.get(d)) for t, d in _NUMPY_DTYPES.items()) if k}
     _cast = _backend.ffi.cast
     _FRESH = _backend.lib.LEAKY_FRESH_OUTPUT
-    # Large calls split over PyTorch's own intra-op threads (at torch.get_num_threads()),
-    # which are still spinning after PyTorch's previous op, instead of leaky_c's pool,
-    # whose workers would have to find a core those spinning threads hold
-    # (benchmarks/RESULTS.md, issue 22 item 4).
-    _openmp = torch_openmp()
-    if _openmp is not None:
-        _backend.lib.leaky_set_openmp(*(_cast("void *", a) for a in _openmp))
-        _OPENMP = _backend.lib.LEAKY_OPENMP
 
 
 def _direct_c(negative_slope: float, *tensors: Tensor) -> bool:
@@ -186,7 +156,7 @@ def leaky_relu_into(x: Tensor, negative_slope: float, out: Tensor, fresh: bool =
     if entry is not None and _direct_c(negative_slope, x, out):
         pointer = entry[2]
         if not entry[0](_cast(pointer, x.data_ptr()), _cast(pointer, out.data_ptr()),
-                        x.numel(), negative_slope, _FRESH | _OPENMP if fresh else _OPENMP):
+                        x.numel(), negative_slope, _FRESH if fresh else 0):
             return out
     values = as_array(x)
     leaky_c.leaky_relu(values, negative_slope, out=values if out is x else as_array(out))
@@ -210,7 +180,7 @@ def leaky_relu_backward_new(grad_output: Tensor, saved: Tensor, negative_slope: 
         pointer = entry[2]
         if not entry[1](_cast(pointer, grad_output.data_ptr()), _cast(pointer, saved.data_ptr()),
                         _cast(pointer, grad_input.data_ptr()), saved.numel(), negative_slope,
-                        _FRESH | _OPENMP):
+                        _FRESH):
             return grad_input
     leaky_c.leaky_relu_backward(as_array(grad_output), as_array(saved), negative_slope,
                                 out=as_array(grad_input), from_output=from_output)

@@ -56,12 +56,17 @@ def target(request):
 @pytest.fixture
 def thresholds():
     """set(grain, stream_threshold, threads): small thresholds so the thread and
-    streaming paths run on small arrays; everything is restored afterwards."""
+    streaming paths run on small arrays, on leaky_c's own pool (never on PyTorch's
+    OpenMP team, which an earlier test's PyTorch may have left loaded: that is
+    tests/test_openmp.py's); everything is restored afterwards."""
     def set_thresholds(grain: int, stream: int, threads: int) -> None:
         _threads.configure(grain, stream)
         leaky_c.set_num_threads(threads)
     previous = (leaky_c.get_num_threads(), _threads.grain_bytes(), _threads.stream_threshold_bytes())
+    team = _threads.openmp_status() != _threads.OPENMP_STATUS[0]
+    _threads.allow_openmp(False)
     yield set_thresholds
+    _threads.allow_openmp(team)
     leaky_c.set_num_threads(previous[0])
     _threads.configure(*previous[1:])
 

@@ -340,18 +340,14 @@ def test_the_operators_have_forward_mode_ad_and_torch_func_rules():
                     func.hessian(lambda t: theirs(t).sum())(x), f"{i} hessian")
 
 
-@pytest.mark.skipif(leaky_c.backend != "cffi", reason="the C kernels (cffi backend) only")
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
-def test_large_calls_split_over_torch_openmp_threads_with_the_same_bits(dtype):
-    """Contiguous tensors large enough to split run on PyTorch's OpenMP threads (where
-    PyTorch loaded libgomp), from several Python threads at once too, and give
-    PyTorch's bits."""
+def test_large_calls_from_several_threads_give_torch_bits(dtype):
+    """Contiguous tensors large enough to split, right after PyTorch's parallel ops (the
+    main thread's calls may run on its OpenMP team: tests/test_openmp.py), from several
+    Python threads at once, and with the team not allowed, give PyTorch's bits."""
     import threading
 
-    from leaky_c import _torch_ops
-    if _torch_ops.torch_openmp() is None:
-        pytest.skip("this PyTorch has no libgomp (its intra-op threads are not GNU OpenMP)")
-    assert _torch_ops._OPENMP == leaky_c._backend.lib.LEAKY_OPENMP
+    from leaky_c import _threads
     saved = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -360,10 +356,11 @@ def test_large_calls_split_over_torch_openmp_threads_with_the_same_bits(dtype):
         x[::7] = 0.0
         grad = torch.randn(1 << 20, generator=generator, dtype=dtype)
         want = (F.leaky_relu(x, 0.1), torch.ops.aten.leaky_relu_backward(grad, x, 0.1, False))
-        results: list = [None] * 4
+        results: list = [None] * 5
 
         def run(k: int) -> None:
             leaf = x.detach().requires_grad_(True)
+            F.leaky_relu(x, 0.01)
             output = lt.leaky_relu(leaf, 0.1)
             output.backward(grad)
             results[k] = (output.detach(), leaf.grad)
@@ -373,12 +370,11 @@ def test_large_calls_split_over_torch_openmp_threads_with_the_same_bits(dtype):
         run(3)
         for thread in threads:
             thread.join()
-        lib, ffi = leaky_c._backend.lib, leaky_c._backend.ffi
-        lib.leaky_set_openmp(ffi.NULL, ffi.NULL)  # LEAKY_OPENMP calls: leaky_c's pool
+        _threads.allow_openmp(False)
         try:
-            run(0)
+            run(4)
         finally:
-            lib.leaky_set_openmp(*(ffi.cast("void *", a) for a in _torch_ops.torch_openmp()))
+            _threads.allow_openmp(True)
         for got in results:
             assert_same(got[0], want[0])
             assert_same(got[1], want[1])

@@ -90,7 +90,7 @@ def stage_times(rounds: int) -> dict[str, dict[str, float]]:
     """Median microseconds between the clock reads of each forward."""
     forward = _torch_ops._C_KERNELS[torch.float32][0]
     cast = _torch_ops._cast
-    flags = _torch_ops._FRESH | _torch_ops._OPENMP
+    flags = _torch_ops._FRESH
     marks: dict[str, float] = {}
     rows: dict[str, list[dict[str, float]]] = {"torch.nn": [], "Function": []}
 

@@ -3,8 +3,8 @@
 # UndefinedBehaviorSanitizer, or with ThreadSanitizer; fails on any report.
 #
 #   tools/sanitize.sh [pytest arguments]            ASan + UBSan, the whole suite
-#   tools/sanitize.sh --thread [pytest arguments]   TSan; by default the thread
-#                                                   and concurrency tests
+#   tools/sanitize.sh --thread [pytest arguments]   TSan; by default the thread,
+#                                                   concurrency and OpenMP-team tests
 #
 # Uses the current `python` (it needs numpy, cffi, pytest and hypothesis: the
 # test extra).  The C is built into a throwaway copy of the working tree
@@ -20,9 +20,11 @@ if [[ "${1:-}" == "--thread" ]]; then
     mode=thread
     sanitizers="-fsanitize=thread"
     shift
-    # The thread and concurrency tests, unless the arguments name tests.  (The
-    # fork test skips itself: TSan cannot start threads in a forked child.)
-    [[ " $* " == *" tests/"* ]] || set -- tests/test_threads.py tests/test_concurrency.py "$@"
+    # The thread, concurrency and OpenMP-team tests, unless the arguments name
+    # tests.  (The fork tests skip themselves: TSan cannot start threads in a
+    # forked child.)
+    [[ " $* " == *" tests/"* ]] \
+        || set -- tests/test_threads.py tests/test_concurrency.py tests/test_openmp.py "$@"
 fi
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/leaky_c_sanitize.XXXXXX")"

@@ -1,0 +1,284 @@
+/* Large calls on PyTorch's OpenMP team, while its workers are awake.
+ *
+ * Why: right after PyTorch's parallel ops, its GNU OpenMP (libgomp) workers
+ * keep spinning for about 10 ms and hold the other cores.  leaky_c's own
+ * worker then has to win a core from them (its 2-thread call ran at the
+ * 1-thread speed), while the spinning workers, given the call through
+ * GOMP_parallel, take it at once.  But GOMP_parallel returns only once every
+ * thread of its team has arrived: a sleeping worker costs a wake-up, one
+ * without a core a time slice (3 ms measured after a NumPy matmul, whose
+ * OpenBLAS threads spin on that core).  So a call of 1 MiB or more goes to
+ * the team only while the team's first worker is on a core and has had one
+ * to itself since the previous check (team_state).  Every other call runs on
+ * leaky_c's pool (threadpool.c), whose caller never waits for a worker
+ * without a core; while the team is awake, that pool's idle workers sleep
+ * instead of spinning against it (leaky_pool_hush), so that the next call
+ * finds the team's worker alone on its core.
+ *
+ * Where: Linux (per-thread CPU clocks), once libtorch_cpu and a libgomp are
+ * loaded (dl_iterate_phdr, looked at again only when objects were loaded
+ * since; the libgomp beside libtorch_cpu first); on the main thread only
+ * (libgomp gives each thread that opens a parallel region its own team, and
+ * PyTorch's ops run on the main thread's); never in a process forked after
+ * this module was loaded (libgomp's team does not survive fork(): PyTorch's
+ * own parallel ops hang there).  The first call that finds the runtime runs
+ * on the team unconditionally, to learn its first worker's thread id.  The
+ * team's size (omp_get_max_threads: torch.set_num_threads) caps the threads.
+ */
+#if defined(__linux__)
+#define _GNU_SOURCE  /* dl_iterate_phdr, RTLD_NOLOAD, syscall */
+#include <dlfcn.h>
+#include <link.h>
+#include <limits.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#endif
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "threadpool.h"
+#include "leaky_c_api.h"
+
+/* Calls of fewer bytes stay on leaky_c's pool: the check (two reads of a
+ * clock) and the region cost 2-3 us, which a 400 KB call did not win back
+ * (10^5 float32 after a torch matmul: 1.13-1.42x the 1-thread time on the
+ * team, 1.01-1.02x on leaky_c's pool; at 10^6, 0.54-0.81x against 0.70-0.73x;
+ * benchmarks/RESULTS.md). */
+#define LEAKY_TEAM_BYTES ((size_t)1 << 20)
+
+static atomic_int allowed = 1;
+static atomic_size_t team_calls;  /* calls run on the team */
+
+void leaky_set_openmp(int allow) { atomic_store(&allowed, allow != 0); }
+
+size_t leaky_openmp_calls(void) { return atomic_load(&team_calls); }
+
+#if defined(__linux__)
+
+typedef void (*gomp_parallel_fn)(void (*fn)(void *), void *data, unsigned threads, unsigned flags);
+typedef int (*omp_int_fn)(void);
+
+/* The runtime's entry points: written once, before `found` is set. */
+static gomp_parallel_fn gomp_parallel;
+static omp_int_fn omp_max_threads, omp_thread_num;
+static atomic_int found;
+static atomic_int forked;
+
+static void after_fork_child(void) { atomic_store(&forked, 1); }
+
+__attribute__((constructor)) static void register_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, after_fork_child);
+}
+
+/* What a scan of the loaded objects saw (under scan_lock). */
+#define GOMP_PATHS 4
+static struct {
+    unsigned long long adds;  /* objects loaded so far, at the last scan */
+    int first;
+    char torch_dir[PATH_MAX];
+    char gomp[GOMP_PATHS][PATH_MAX];
+    int gomps;
+} scan;
+static pthread_mutex_t scan_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int scan_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)data;
+    if (scan.first) {
+        scan.first = 0;
+        if (size >= offsetof(struct dl_phdr_info, dlpi_subs)) {
+            if (info->dlpi_adds == scan.adds)
+                return 1;  /* nothing loaded since the last scan */
+            scan.adds = info->dlpi_adds;
+        }
+    }
+    const char *name = info->dlpi_name, *slash = strrchr(name, '/');
+    const char *base = slash ? slash + 1 : name;
+    if (strncmp(base, "libtorch_cpu.", 13) == 0 && (size_t)(base - name) < PATH_MAX) {
+        memcpy(scan.torch_dir, name, (size_t)(base - name));
+        scan.torch_dir[base - name] = '\0';
+    } else if (strncmp(base, "libgomp", 7) == 0 && scan.gomps < GOMP_PATHS
+               && strlen(name) < PATH_MAX) {
+        strcpy(scan.gomp[scan.gomps++], name);
+    }
+    return 0;
+}
+
+/* Whether PyTorch's libgomp is loaded, looking again if objects were loaded. */
+static int runtime_found(void)
+{
+    if (atomic_load_explicit(&found, memory_order_acquire))
+        return 1;
+    pthread_mutex_lock(&scan_lock);
+    scan.first = 1;
+    scan.torch_dir[0] = '\0';
+    scan.gomps = 0;
+    dl_iterate_phdr(scan_object, NULL);
+    const char *path = NULL;
+    for (int k = 0; k < scan.gomps && scan.torch_dir[0]; k++)
+        if (path == NULL || strncmp(scan.gomp[k], scan.torch_dir, strlen(scan.torch_dir)) == 0)
+            path = scan.gomp[k];
+    void *gomp = path ? dlopen(path, RTLD_NOW | RTLD_NOLOAD) : NULL;  /* kept open */
+    if (gomp != NULL) {
+        void *parallel = dlsym(gomp, "GOMP_parallel"), *max = dlsym(gomp, "omp_get_max_threads"),
+             *num = dlsym(gomp, "omp_get_thread_num");
+        if (parallel && max && num && !atomic_load(&found)) {
+            /* Object pointers to function pointers: POSIX guarantees dlsym's. */
+            memcpy(&gomp_parallel, &parallel, sizeof parallel);
+            memcpy(&omp_max_threads, &max, sizeof max);
+            memcpy(&omp_thread_num, &num, sizeof num);
+            atomic_store_explicit(&found, 1, memory_order_release);
+        }
+    }
+    pthread_mutex_unlock(&scan_lock);
+    return atomic_load(&found);
+}
+
+static int main_thread(void)
+{
+    static _Thread_local int is_main = -1;
+    if (is_main < 0)
+        is_main = syscall(SYS_gettid) == getpid();
+    return is_main;
+}
+
+/* The team's first worker, and its CPU clock and the wall clock at the last
+ * check (main thread only). */
+static pid_t team_tid;
+static int no_team;  /* learning found no worker (a team of one): never again */
+static uint64_t last_cpu, last_wall;
+
+static uint64_t ns(const struct timespec *t)
+{
+    return (uint64_t)t->tv_sec * 1000000000u + (uint64_t)t->tv_nsec;
+}
+
+/* Where the team's first worker is (each read of its CPU clock takes about
+ * 0.7 us): ASLEEP (it has not run since the last check, one read), ON_CORE
+ * (its clock moved between two reads, and it ran 9/10 of the time since the
+ * last check) or SHARING (on a core now, but it shared one since: with
+ * another pool's spinning thread, or with leaky_c's). */
+enum { ASLEEP, SHARING, ON_CORE };
+static int team_state(void)
+{
+    /* Linux's clock id for one thread's CPU time (what glibc's
+     * pthread_getcpuclockid builds: CPUCLOCK_SCHED | CPUCLOCK_PERTHREAD). */
+    const clockid_t clock = (clockid_t)(~(unsigned)team_tid << 3 | 6u);
+    struct timespec t, wall;
+    if (clock_gettime(clock, &t) != 0) {
+        team_tid = 0;  /* it ended: the next call learns the new one */
+        return ASLEEP;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &wall);
+    const uint64_t before = ns(&t), w = ns(&wall), since = w - last_wall;
+    if (before == last_cpu) {
+        last_wall = w;
+        return ASLEEP;
+    }
+    clock_gettime(clock, &t);
+    const int moved = ns(&t) != before, most = (ns(&t) - last_cpu) * 10 >= since * 9;
+    last_cpu = ns(&t);
+    last_wall = w;
+    return !moved ? ASLEEP : most ? ON_CORE : SHARING;
+}
+
+/* ThreadSanitizer does not see libgomp's own synchronisation (libgomp is not
+ * instrumented): the region's start and end are told to it, so that it still
+ * checks everything else the team's threads do. */
+#if defined(__SANITIZE_THREAD__)
+#define LEAKY_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define LEAKY_TSAN 1
+#endif
+#endif
+#ifdef LEAKY_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define tsan_acquire(addr) __tsan_acquire(addr)
+#define tsan_release(addr) __tsan_release(addr)
+#else
+#define tsan_acquire(addr) ((void)(addr))
+#define tsan_release(addr) ((void)(addr))
+#endif
+
+struct omp_call {
+    leaky_range_fn fn;
+    void *ctx;
+    size_t n, first, step, chunks;
+    atomic_size_t next;
+    int learn;
+    atomic_int tid;  /* the first worker's, when learning */
+};
+
+static void omp_body(void *arg)
+{
+    struct omp_call *c = arg;
+    tsan_acquire(c);
+    if (c->learn && omp_thread_num() == 1)
+        atomic_store(&c->tid, (int)syscall(SYS_gettid));
+    for (;;) {
+        const size_t k = atomic_fetch_add_explicit(&c->next, 1, memory_order_relaxed);
+        if (k >= c->chunks) {
+            tsan_release(&c->next);
+            return;
+        }
+        size_t begin, end;
+        leaky_chunk_range(k, c->n, c->first, c->step, &begin, &end);
+        c->fn(c->ctx, begin, end);
+    }
+}
+
+int leaky_openmp_run(size_t n, size_t unit_bytes, const void *out, leaky_range_fn fn, void *ctx,
+                     size_t pieces)
+{
+    if (n < LEAKY_TEAM_BYTES / unit_bytes || !atomic_load_explicit(&allowed, memory_order_relaxed)
+            || atomic_load(&forked) || !main_thread() || !runtime_found())
+        return 0;
+    const int team = omp_max_threads();
+    if (team < 2 || no_team)
+        return 0;
+    const int state = team_tid != 0 ? team_state() : ON_CORE;  /* unknown: learn it */
+    if (state != ON_CORE)
+        return state == SHARING ? -1 : 0;
+    struct omp_call c = {.fn = fn, .ctx = ctx, .n = n, .learn = team_tid == 0};
+    if (pieces > (size_t)team)
+        pieces = (size_t)team;
+    c.chunks = leaky_plan(n, unit_bytes, out, pieces, &c.first, &c.step);
+    atomic_init(&c.next, 0);
+    atomic_init(&c.tid, 0);
+    leaky_pool_hush();
+    tsan_release(&c);
+    gomp_parallel(omp_body, &c, (unsigned)pieces, 0);
+    tsan_acquire(&c.next);
+    if (c.learn) {
+        team_tid = atomic_load(&c.tid);
+        no_team = team_tid == 0;
+    }
+    atomic_fetch_add_explicit(&team_calls, 1, memory_order_relaxed);
+    return 1;
+}
+
+int leaky_openmp_status(void)
+{
+    if (!atomic_load(&allowed) || atomic_load(&forked))
+        return 0;
+    return runtime_found() ? 2 : 1;
+}
+
+#else  /* no per-thread CPU clocks or dl_iterate_phdr here: leaky_c's pool only */
+
+int leaky_openmp_run(size_t n, size_t unit_bytes, const void *out, leaky_range_fn fn, void *ctx,
+                     size_t pieces)
+{
+    (void)n, (void)unit_bytes, (void)out, (void)fn, (void)ctx, (void)pieces;
+    return 0;
+}
+
+int leaky_openmp_status(void) { return 0; }
+
+#endif

@@ -1,0 +1,172 @@
+"""PyTorch's OpenMP team (csrc/openmp.c): large calls right after PyTorch's parallel
+ops run on its spinning workers, and nowhere it could hang or wait.
+
+What must hold: the runtime is found where PyTorch loaded libgomp; calls that run on
+the team give the bits they give on leaky_c's pool; a team that sleeps
+(``OMP_WAIT_POLICY=PASSIVE``), another thread, a forked child and
+``LEAKY_C_OPENMP=0`` never use it.  The cases whose state is the process's (the
+environment, fork) run in fresh interpreters.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import leaky_c
+from leaky_c import _config, _threads
+from arrays import assert_bits_equal, values
+from conftest import expected_backward, expected_forward
+from test_concurrency import run_python
+
+try:  # not at module level: the status test runs without PyTorch
+    import torch
+except ImportError:
+    torch = None
+
+N = 1 << 20  # float32: 4 MiB, split over 2 threads at the default grain
+SLOPE = 0.2
+
+
+def torch_libgomp() -> bool:
+    """Whether this process has a libgomp and libtorch_cpu loaded (read here from
+    /proc/self/maps, not as csrc/openmp.c finds them)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            names = {os.path.basename(line.split()[-1]) for line in maps if "/" in line}
+    except OSError:
+        return False
+    return (any(name.startswith("libgomp") for name in names)
+            and any(name.startswith("libtorch_cpu.") for name in names))
+
+
+needs_team = pytest.mark.skipif(
+    leaky_c.backend != "cffi" or torch is None or not torch_libgomp(),
+    reason="needs the C backend and a PyTorch on GNU OpenMP (libgomp), on Linux: "
+    "pip install torch")
+
+
+def team_calls() -> int:
+    return int(leaky_c._backend.lib.leaky_openmp_calls())
+
+
+@pytest.fixture
+def two_threads(thresholds):
+    """leaky_c and PyTorch at 2 threads, the team allowed; restored afterwards."""
+    thresholds(_threads.DEFAULT_GRAIN_BYTES, 1 << 62, 2)
+    _threads.allow_openmp(True)
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(saved)
+
+
+@pytest.mark.skipif(leaky_c.backend != "cffi", reason="the C backend only")
+def test_status_says_whether_torch_libgomp_is_loaded():
+    want = 2 if torch_libgomp() else 0 if not sys.platform.startswith("linux") else 1
+    assert leaky_c._backend.lib.leaky_openmp_status() == want
+    assert _config.config()["openmp"] == _threads.OPENMP_STATUS[want]
+
+
+@needs_team
+def test_calls_right_after_torch_ops_run_on_its_team_with_the_same_bits(two_threads):
+    x, g = values(np.float32, N, 1), values(np.float32, N, 2)
+    tx = torch.from_numpy(x)
+    want_forward, want_backward = expected_forward(x, SLOPE), expected_backward(g, x, SLOPE)
+    before = team_calls()
+    for attempt in range(30):  # the team's worker must be on a core at that moment
+        torch.nn.functional.leaky_relu(tx, 0.01)  # PyTorch's parallel op: its workers spin afterwards
+        assert_bits_equal(leaky_c.leaky_relu(x, SLOPE), want_forward, f"forward, try {attempt}")
+        torch.nn.functional.leaky_relu(tx, 0.01)
+        assert_bits_equal(leaky_c.leaky_relu_backward(g, x, SLOPE), want_backward,
+                          f"backward, try {attempt}")
+    assert team_calls() > before, "no call ran on PyTorch's team in 60 tries"
+
+
+@needs_team
+def test_other_threads_never_use_the_team(two_threads):
+    """libgomp gives each thread that opens a region its own team: only the main
+    thread's is PyTorch's.  Each call here comes from another thread right after
+    PyTorch's op on the main thread, while the main thread's team spins."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    x = values(np.float32, N, 3)
+    tx = torch.from_numpy(x)
+    want = expected_forward(x, SLOPE)
+    before = team_calls()
+    with ThreadPoolExecutor(1) as other:
+        for attempt in range(20):
+            torch.nn.functional.leaky_relu(tx, 0.01)
+            got = other.submit(leaky_c.leaky_relu, x, SLOPE).result(timeout=120)
+            assert_bits_equal(got, want, f"from another thread, try {attempt}")
+    assert team_calls() == before
+
+
+# The fresh interpreters' common part: both libraries at 2 threads, PyTorch's
+# op before each call, and the count of calls that ran on the team.
+PROLOGUE = """
+import os, sys, time
+import numpy as np, torch
+import leaky_c
+from leaky_c._backend import lib
+from arrays import assert_bits_equal, values
+from conftest import expected_forward
+torch.set_num_threads(2)
+leaky_c.set_num_threads(2)
+x = values(np.float32, 1 << 20, 1)
+tx = torch.from_numpy(x)
+want = expected_forward(x, 0.2)
+
+def calls_after_torch_ops(times):
+    before = lib.leaky_openmp_calls()
+    for _ in range(times):
+        torch.nn.functional.leaky_relu(tx, 0.01)
+        assert_bits_equal(leaky_c.leaky_relu(x, 0.2), want)
+    return lib.leaky_openmp_calls() - before
+"""
+
+
+@needs_team
+def test_a_sleeping_team_is_not_used():
+    """With OMP_WAIT_POLICY=PASSIVE PyTorch's workers sleep after each region: a call
+    there would wait for a wake-up, so only the first call (which learns the team's
+    worker) runs on it."""
+    out = run_python(PROLOGUE + """
+learned = calls_after_torch_ops(1)
+print(learned, calls_after_torch_ops(30))
+""", OMP_WAIT_POLICY="PASSIVE")
+    assert out.split() == ["1", "0"]
+
+
+@needs_team
+def test_leaky_c_openmp_0_keeps_every_call_on_leaky_cs_pool():
+    out = run_python(PROLOGUE + """
+from leaky_c._config import config
+print(lib.leaky_openmp_status(), calls_after_torch_ops(30), config()["openmp"])
+""", LEAKY_C_OPENMP="0")
+    assert out.strip().split(maxsplit=2) == ["0", "0", _threads.OPENMP_STATUS[0]]
+
+
+@needs_team
+@pytest.mark.skipif(os.environ.get("LEAKY_C_TSAN") == "1",
+                    reason="ThreadSanitizer cannot run a forked child of a multi-threaded process")
+def test_a_forked_child_never_uses_the_team_and_does_not_hang():
+    """libgomp's team does not survive fork() (PyTorch's own parallel ops hang in the
+    child): the child's calls, NumPy and leaky_c.torch, run on leaky_c's pool."""
+    out = run_python(PROLOGUE + """
+import leaky_c.torch as lt
+assert calls_after_torch_ops(30) > 0, "the parent never used the team"
+pid = os.fork()
+if pid == 0:
+    before = lib.leaky_openmp_calls()
+    for _ in range(5):
+        assert_bits_equal(leaky_c.leaky_relu(x, 0.2), want)
+        assert_bits_equal(lt.leaky_relu(tx, 0.2).numpy(), want)
+    os._exit(0 if lib.leaky_openmp_status() == 0 and lib.leaky_openmp_calls() == before else 3)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+""", timeout=60)
+    assert out.split() == ["0"]
