@@ -8,8 +8,8 @@
  * thread of its team has arrived: a sleeping worker costs a wake-up, one
  * without a core a time slice (3 ms measured after a NumPy matmul, whose
  * OpenBLAS threads spin on that core).  So a call of 1 MiB or more goes to
- * the team only while the team's first worker is on a core and has had one
- * to itself since the previous check (team_state).  Every other call runs on
+ * the team only while a worker of the team is on a core and has had one to
+ * itself lately (team_state).  Every other call runs on
  * leaky_c's pool (threadpool.c), whose caller never waits for a worker
  * without a core; while the team is awake, that pool's idle workers sleep
  * instead of spinning against it (leaky_pool_hush), so that the next call
@@ -21,14 +21,19 @@
  * (libgomp gives each thread that opens a parallel region its own team, and
  * PyTorch's ops run on the main thread's); never in a process forked after
  * this module was loaded (libgomp's team does not survive fork(): PyTorch's
- * own parallel ops hang there).  The first call that finds the runtime runs
- * on the team unconditionally, to learn its first worker's thread id.  The
- * team's size (omp_get_max_threads: torch.set_num_threads) caps the threads.
+ * own parallel ops hang there).  The worker watched is one found asleep in
+ * libgomp's code (sleeping_worker): nothing runs on a team not seen alive.
+ * The call is cut for at most the team's size (omp_get_max_threads:
+ * torch.set_num_threads) and leaky_c's thread count, and runs on the whole
+ * team.
  */
 #if defined(__linux__)
 #define _GNU_SOURCE  /* dl_iterate_phdr, RTLD_NOLOAD, syscall */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <link.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <limits.h>
 #include <pthread.h>
 #include <string.h>
@@ -54,6 +59,8 @@ static atomic_size_t team_calls;  /* calls run on the team */
 
 void leaky_set_openmp(int allow) { atomic_store(&allowed, allow != 0); }
 
+int leaky_get_openmp(void) { return atomic_load(&allowed); }
+
 size_t leaky_openmp_calls(void) { return atomic_load(&team_calls); }
 
 #if defined(__linux__)
@@ -61,9 +68,11 @@ size_t leaky_openmp_calls(void) { return atomic_load(&team_calls); }
 typedef void (*gomp_parallel_fn)(void (*fn)(void *), void *data, unsigned threads, unsigned flags);
 typedef int (*omp_int_fn)(void);
 
-/* The runtime's entry points: written once, before `found` is set. */
+/* The runtime's entry points and where its code lies: written once, before
+ * `found` is set. */
 static gomp_parallel_fn gomp_parallel;
-static omp_int_fn omp_max_threads, omp_thread_num;
+static omp_int_fn omp_max_threads;
+static uintptr_t gomp_text_begin, gomp_text_end;
 static atomic_int found;
 static atomic_int forked;
 
@@ -75,12 +84,12 @@ __attribute__((constructor)) static void register_fork_handler(void)
 }
 
 /* What a scan of the loaded objects saw (under scan_lock). */
-#define GOMP_PATHS 4
+#define GOMP_PATHS 16
 static struct {
     unsigned long long adds;  /* objects loaded so far, at the last scan */
     int first;
     char torch_dir[PATH_MAX];
-    char gomp[GOMP_PATHS][PATH_MAX];
+    struct { char path[PATH_MAX]; uintptr_t begin, end; } gomp[GOMP_PATHS];
     int gomps;
 } scan;
 static pthread_mutex_t scan_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -103,7 +112,18 @@ static int scan_object(struct dl_phdr_info *info, size_t size, void *data)
         scan.torch_dir[base - name] = '\0';
     } else if (strncmp(base, "libgomp", 7) == 0 && scan.gomps < GOMP_PATHS
                && strlen(name) < PATH_MAX) {
-        strcpy(scan.gomp[scan.gomps++], name);
+        uintptr_t begin = UINTPTR_MAX, end = 0;  /* its executable segments */
+        for (int k = 0; k < info->dlpi_phnum; k++) {
+            const ElfW(Phdr) *ph = &info->dlpi_phdr[k];
+            if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+                const uintptr_t at = (uintptr_t)info->dlpi_addr + (uintptr_t)ph->p_vaddr;
+                begin = at < begin ? at : begin;
+                end = at + ph->p_memsz > end ? at + ph->p_memsz : end;
+            }
+        }
+        strcpy(scan.gomp[scan.gomps].path, name);
+        scan.gomp[scan.gomps].begin = begin;
+        scan.gomp[scan.gomps++].end = end;
     }
     return 0;
 }
@@ -118,19 +138,19 @@ static int runtime_found(void)
     scan.torch_dir[0] = '\0';
     scan.gomps = 0;
     dl_iterate_phdr(scan_object, NULL);
-    const char *path = NULL;
+    int pick = -1;  /* the libgomp beside libtorch_cpu, else the first */
     for (int k = 0; k < scan.gomps && scan.torch_dir[0]; k++)
-        if (path == NULL || strncmp(scan.gomp[k], scan.torch_dir, strlen(scan.torch_dir)) == 0)
-            path = scan.gomp[k];
-    void *gomp = path ? dlopen(path, RTLD_NOW | RTLD_NOLOAD) : NULL;  /* kept open */
-    if (gomp != NULL) {
-        void *parallel = dlsym(gomp, "GOMP_parallel"), *max = dlsym(gomp, "omp_get_max_threads"),
-             *num = dlsym(gomp, "omp_get_thread_num");
-        if (parallel && max && num && !atomic_load(&found)) {
+        if (pick < 0 || strncmp(scan.gomp[k].path, scan.torch_dir, strlen(scan.torch_dir)) == 0)
+            pick = k;
+    void *gomp = pick >= 0 ? dlopen(scan.gomp[pick].path, RTLD_NOW | RTLD_NOLOAD) : NULL;
+    if (gomp != NULL) {  /* kept open */
+        void *parallel = dlsym(gomp, "GOMP_parallel"), *max = dlsym(gomp, "omp_get_max_threads");
+        if (parallel && max && !atomic_load(&found)) {
             /* Object pointers to function pointers: POSIX guarantees dlsym's. */
             memcpy(&gomp_parallel, &parallel, sizeof parallel);
             memcpy(&omp_max_threads, &max, sizeof max);
-            memcpy(&omp_thread_num, &num, sizeof num);
+            gomp_text_begin = scan.gomp[pick].begin;
+            gomp_text_end = scan.gomp[pick].end;
             atomic_store_explicit(&found, 1, memory_order_release);
         }
     }
@@ -146,44 +166,107 @@ static int main_thread(void)
     return is_main;
 }
 
-/* The team's first worker, and its CPU clock and the wall clock at the last
- * check (main thread only). */
-static pid_t team_tid;
-static int no_team;  /* learning found no worker (a team of one): never again */
-static uint64_t last_cpu, last_wall;
-
 static uint64_t ns(const struct timespec *t)
 {
     return (uint64_t)t->tv_sec * 1000000000u + (uint64_t)t->tv_nsec;
 }
 
-/* Where the team's first worker is (each read of its CPU clock takes about
- * 0.7 us): ASLEEP (it has not run since the last check, one read), ON_CORE
- * (its clock moved between two reads, and it ran 9/10 of the time since the
- * last check) or SHARING (on a core now, but it shared one since: with
- * another pool's spinning thread, or with leaky_c's). */
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return ns(&t);
+}
+
+/* A worker of the team, and its CPU clock and the wall clock at the last
+ * check (main thread only). */
+static pid_t team_tid;
+static uint64_t last_cpu, last_wall, next_search;
+
+/* Linux's clock id for one thread's CPU time (what glibc's
+ * pthread_getcpuclockid builds: CPUCLOCK_SCHED | CPUCLOCK_PERTHREAD). */
+static clockid_t thread_clock(pid_t tid) { return (clockid_t)(~(unsigned)tid << 3 | 6u); }
+
+/* A thread of this process asleep in libgomp's code: a worker of a team that
+ * exists (/proc/self/task/<tid>/syscall ends with the program counter of a
+ * thread blocked in a system call; libgomp's futex waits are its own
+ * instructions on x86-64).  0 if none: no team yet, its workers all running,
+ * or a forked child, where the threads libgomp believes it has are gone (a
+ * region there never ends). */
+static pid_t sleeping_worker(void)
+{
+    DIR *tasks = opendir("/proc/self/task");
+    if (tasks == NULL)
+        return 0;
+    pid_t found_tid = 0;
+    const pid_t self = (pid_t)syscall(SYS_gettid);
+    for (struct dirent *e; found_tid == 0 && (e = readdir(tasks)) != NULL;) {
+        const pid_t tid = (pid_t)strtol(e->d_name, NULL, 10);
+        char path[64], text[256];
+        if (tid <= 0 || tid == self)
+            continue;
+        snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        const size_t got = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[got] = '\0';
+        const char *last = strrchr(text, ' ');
+        const uintptr_t pc = last ? (uintptr_t)strtoull(last + 1, NULL, 16) : 0;
+        if (pc >= gomp_text_begin && pc < gomp_text_end)
+            found_tid = tid;
+    }
+    closedir(tasks);
+    return found_tid;
+}
+
+/* Where the team's worker is (each read of its CPU clock takes about 0.7
+ * us): ASLEEP (it has not run since the last check: one read), ON_CORE (its
+ * clock moved between two reads, and it ran 9/10 of the time since a check
+ * less than 2 ms ago) or SHARING (on a core now, but it shared one lately:
+ * with another pool's spinning thread, or with leaky_c's). */
 enum { ASLEEP, SHARING, ON_CORE };
+#define LEAKY_SHARE_WINDOW_NS 2000000u
 static int team_state(void)
 {
-    /* Linux's clock id for one thread's CPU time (what glibc's
-     * pthread_getcpuclockid builds: CPUCLOCK_SCHED | CPUCLOCK_PERTHREAD). */
-    const clockid_t clock = (clockid_t)(~(unsigned)team_tid << 3 | 6u);
-    struct timespec t, wall;
+    const clockid_t clock = thread_clock(team_tid);
+    struct timespec t;
     if (clock_gettime(clock, &t) != 0) {
-        team_tid = 0;  /* it ended: the next call learns the new one */
+        team_tid = 0;  /* it ended: look for another */
         return ASLEEP;
     }
-    clock_gettime(CLOCK_MONOTONIC, &wall);
-    const uint64_t before = ns(&t), w = ns(&wall), since = w - last_wall;
+    const uint64_t before = ns(&t), w = now_ns(), since = w - last_wall;
     if (before == last_cpu) {
         last_wall = w;
         return ASLEEP;
     }
     clock_gettime(clock, &t);
-    const int moved = ns(&t) != before, most = (ns(&t) - last_cpu) * 10 >= since * 9;
+    const int moved = ns(&t) != before;
+    const int alone = since > LEAKY_SHARE_WINDOW_NS || (ns(&t) - last_cpu) * 10 >= since * 9;
     last_cpu = ns(&t);
     last_wall = w;
-    return !moved ? ASLEEP : most ? ON_CORE : SHARING;
+    return !moved ? ASLEEP : alone ? ON_CORE : SHARING;
+}
+
+/* Find the team's worker, at most every 50 ms (a search reads a /proc file
+ * per thread); 1 if known. */
+static int know_worker(void)
+{
+    if (team_tid != 0)
+        return 1;
+    const uint64_t w = now_ns();
+    if (w < next_search)
+        return 0;
+    next_search = w + 50000000u;
+    team_tid = sleeping_worker();
+    if (team_tid == 0)
+        return 0;
+    struct timespec t;
+    clock_gettime(thread_clock(team_tid), &t);
+    last_cpu = ns(&t);
+    last_wall = w;
+    return 1;
 }
 
 /* ThreadSanitizer does not see libgomp's own synchronisation (libgomp is not
@@ -211,16 +294,12 @@ struct omp_call {
     void *ctx;
     size_t n, first, step, chunks;
     atomic_size_t next;
-    int learn;
-    atomic_int tid;  /* the first worker's, when learning */
 };
 
 static void omp_body(void *arg)
 {
     struct omp_call *c = arg;
     tsan_acquire(c);
-    if (c->learn && omp_thread_num() == 1)
-        atomic_store(&c->tid, (int)syscall(SYS_gettid));
     for (;;) {
         const size_t k = atomic_fetch_add_explicit(&c->next, 1, memory_order_relaxed);
         if (k >= c->chunks) {
@@ -240,25 +319,22 @@ int leaky_openmp_run(size_t n, size_t unit_bytes, const void *out, leaky_range_f
             || atomic_load(&forked) || !main_thread() || !runtime_found())
         return 0;
     const int team = omp_max_threads();
-    if (team < 2 || no_team)
+    if (team < 2 || !know_worker())
         return 0;
-    const int state = team_tid != 0 ? team_state() : ON_CORE;  /* unknown: learn it */
+    const int state = team_state();
     if (state != ON_CORE)
         return state == SHARING ? -1 : 0;
-    struct omp_call c = {.fn = fn, .ctx = ctx, .n = n, .learn = team_tid == 0};
-    if (pieces > (size_t)team)
-        pieces = (size_t)team;
-    c.chunks = leaky_plan(n, unit_bytes, out, pieces, &c.first, &c.step);
+    struct omp_call c = {.fn = fn, .ctx = ctx, .n = n};
+    /* Cut for at most `pieces` threads, but run on the whole team: libgomp
+     * ends the workers beyond a smaller team, and PyTorch's next op would
+     * start them again. */
+    c.chunks = leaky_plan(n, unit_bytes, out, pieces < (size_t)team ? pieces : (size_t)team,
+                          &c.first, &c.step);
     atomic_init(&c.next, 0);
-    atomic_init(&c.tid, 0);
     leaky_pool_hush();
     tsan_release(&c);
-    gomp_parallel(omp_body, &c, (unsigned)pieces, 0);
+    gomp_parallel(omp_body, &c, (unsigned)team, 0);
     tsan_acquire(&c.next);
-    if (c.learn) {
-        team_tid = atomic_load(&c.tid);
-        no_team = team_tid == 0;
-    }
     atomic_fetch_add_explicit(&team_calls, 1, memory_order_relaxed);
     return 1;
 }

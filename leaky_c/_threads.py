@@ -93,7 +93,7 @@ class _NumpySettings:
     one place, the C when there is one."""
 
     def __init__(self) -> None:
-        self.threads, self.grain, self.stream = 1, DEFAULT_GRAIN_BYTES, 0
+        self.threads, self.grain, self.stream, self.openmp = 1, DEFAULT_GRAIN_BYTES, 0, 1
 
     def leaky_get_num_threads(self) -> int: return self.threads
     def leaky_set_num_threads(self, n: int) -> None: self.threads = n
@@ -102,7 +102,8 @@ class _NumpySettings:
     def leaky_get_stream_threshold(self) -> int: return self.stream
     def leaky_set_stream_threshold(self, n: int) -> None: self.stream = n
     def leaky_pool_workers(self) -> int: return 0
-    def leaky_set_openmp(self, allow: int) -> None: pass
+    def leaky_set_openmp(self, allow: int) -> None: self.openmp = allow
+    def leaky_get_openmp(self) -> int: return self.openmp
     def leaky_openmp_status(self) -> int: return 0
 
 
@@ -158,6 +159,10 @@ def openmp_status() -> str:
 def allow_openmp(allow: bool) -> None:
     """Let large calls run on PyTorch's OpenMP team while it is awake, or never."""
     _settings.leaky_set_openmp(int(bool(allow)))
+
+
+def openmp_allowed() -> bool:
+    return bool(_settings.leaky_get_openmp())
 
 
 set_num_threads(_env_int("LEAKY_C_NUM_THREADS", available_cores(), 1, MAX_THREADS))

@@ -22,9 +22,9 @@ PReLU on an input that is not dense), a fake kernel giving the same
 shape, dtype and strides, and an autograd formula where it is functional.
 Output layouts: ``torch.empty_like`` (what eager PyTorch gives for elementwise
 ops: a dense input's strides are kept, so channels_last stays channels_last).
-Threads: a large call on the C kernels splits over PyTorch's intra-op threads
-(``torch.set_num_threads``; where PyTorch runs on GNU OpenMP, found at import),
-not over leaky_c's pool (``leaky_c.set_num_threads``), which serves the rest.
+Threads: a call on the C kernels splits like any leaky_c call (``leaky_c.set_num_threads``):
+on leaky_c's pool, or, for 1 MiB or more from the main thread right after PyTorch's
+parallel ops, on PyTorch's own OpenMP team while it is awake (csrc/openmp.c).
 
 ``leaky_relu_into``, ``leaky_relu_new``, ``leaky_relu_backward_new``, ``prelu_new`` and
 ``prelu_backward_new`` are the kernels on plain CPU tensors, shared by the

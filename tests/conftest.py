@@ -63,7 +63,7 @@ def thresholds():
         _threads.configure(grain, stream)
         leaky_c.set_num_threads(threads)
     previous = (leaky_c.get_num_threads(), _threads.grain_bytes(), _threads.stream_threshold_bytes())
-    team = _threads.openmp_status() != _threads.OPENMP_STATUS[0]
+    team = _threads.openmp_allowed()
     _threads.allow_openmp(False)
     yield set_thresholds
     _threads.allow_openmp(team)
