@@ -226,9 +226,11 @@ static pid_t sleeping_worker(void)
  * clock moved between two reads, and it ran 9/10 of the time since the last
  * check) or SHARING (on a core now, but not all the time since: it shared one
  * with another pool's spinning thread or with leaky_c's, or slept part of
- * that time, which costs a call on leaky_c's pool, not a wait).  Looking back
- * only 2 ms made the activation inside a CNN training step 0.22x torch.nn's
- * (5177 us against 1151; 0.72x on leaky_c's pool alone, in the same minute). */
+ * that time, which costs a call on leaky_c's pool, not a wait).  A version
+ * that looked back only 2 ms was not kept: its one models run gave the CNN
+ * step's activation 0.22x torch.nn's (5177 us against 1151; 0.72x with
+ * LEAKY_C_OPENMP=0 right after), on a noisy host, and nothing showed it
+ * faster. */
 enum { ASLEEP, SHARING, ON_CORE };
 static int team_state(void)
 {
