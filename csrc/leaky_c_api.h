@@ -74,8 +74,8 @@ int leaky_pool_workers(void);
 /* Large calls from the main thread run on PyTorch's OpenMP team while its
  * workers are awake (csrc/openmp.c).  set/get: allowed (1, the default) or
  * not; status: 0 not used (not allowed, not Linux, or a forked child), 1
- * allowed but PyTorch's libgomp is not loaded, 2 it is; calls: how many calls
- * ran on the team. */
+ * allowed but PyTorch's libgomp is not loaded, 2 it is, 3 and a worker of its
+ * team is watched; calls: how many calls ran on the team. */
 void leaky_set_openmp(int allow);
 int leaky_get_openmp(void);
 int leaky_openmp_status(void);

@@ -22,7 +22,11 @@
  * PyTorch's ops run on the main thread's); never in a process forked after
  * this module was loaded (libgomp's team does not survive fork(): PyTorch's
  * own parallel ops hang there).  The worker watched is one found asleep in
- * libgomp's code (sleeping_worker): nothing runs on a team not seen alive.
+ * libgomp's code (sleeping_worker), so a call runs only where a team was
+ * seen alive.  (Not proof against everything: in a child forked after the
+ * main thread ran a team, that imported leaky_c only then and where another
+ * thread opened a team of its own, that team's worker would be taken for the
+ * main thread's, and the main thread's region would never end.)
  * The call is cut for at most the team's size (omp_get_max_threads:
  * torch.set_num_threads) and leaky_c's thread count, and runs on the whole
  * team.
@@ -181,30 +185,49 @@ static uint64_t now_ns(void)
 /* A worker of the team, and its CPU clock and the wall clock at the last
  * check (main thread only). */
 static pid_t team_tid;
-static uint64_t last_cpu, last_wall, next_search;
+static atomic_int watching;  /* team_tid != 0, for leaky_openmp_status from any thread */
+static uint64_t last_cpu, last_wall, last_active, next_search;
+#define LEAKY_SEARCH_NS 50000000u
+/* A worker asleep this long is dropped, and the next search picks the busiest
+ * worker again (it may have been another thread's team's). */
+#define LEAKY_REWATCH_NS 1000000000u
 
 /* Linux's clock id for one thread's CPU time (what glibc's
  * pthread_getcpuclockid builds: CPUCLOCK_SCHED | CPUCLOCK_PERTHREAD). */
 static clockid_t thread_clock(pid_t tid) { return (clockid_t)(~(unsigned)tid << 3 | 6u); }
 
-/* A thread of this process asleep in libgomp's code: a worker of a team that
- * exists (/proc/self/task/<tid>/syscall ends with the program counter of a
- * thread blocked in a system call; libgomp's futex waits are its own
- * instructions on x86-64).  0 if none: no team yet, its workers all running,
- * or a forked child, where the threads libgomp believes it has are gone (a
- * region there never ends). */
+static void watch(pid_t tid)
+{
+    team_tid = tid;
+    atomic_store_explicit(&watching, tid != 0, memory_order_relaxed);
+}
+
+/* The thread of this process, asleep in libgomp's code, that has used the
+ * most CPU time: a worker of a team that exists, most likely the main
+ * thread's, which runs PyTorch's ops (another thread's team, mostly idle,
+ * would be watched in vain).  /proc/self/task/<tid>/syscall ends with the
+ * program counter of a thread blocked in a system call, and libgomp's futex
+ * waits are its own instructions on x86-64.  0 if none: no team yet, its
+ * workers all running, or a forked child, where the threads libgomp believes
+ * it has are gone (a region there never ends).  Reads one small /proc file
+ * per thread (about 20 us each), of at most LEAKY_SEARCH_THREADS threads. */
+#define LEAKY_SEARCH_THREADS 256
 static pid_t sleeping_worker(void)
 {
     DIR *tasks = opendir("/proc/self/task");
     if (tasks == NULL)
         return 0;
-    pid_t found_tid = 0;
+    pid_t best = 0;
+    uint64_t best_cpu = 0;
     const pid_t self = (pid_t)syscall(SYS_gettid);
-    for (struct dirent *e; found_tid == 0 && (e = readdir(tasks)) != NULL;) {
+    int looked = 0;
+    for (struct dirent *e; looked < LEAKY_SEARCH_THREADS && (e = readdir(tasks)) != NULL;) {
         const pid_t tid = (pid_t)strtol(e->d_name, NULL, 10);
         char path[64], text[256];
+        struct timespec cpu;
         if (tid <= 0 || tid == self)
             continue;
+        looked++;
         snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
         FILE *f = fopen(path, "r");
         if (f == NULL)
@@ -214,11 +237,14 @@ static pid_t sleeping_worker(void)
         text[got] = '\0';
         const char *last = strrchr(text, ' ');
         const uintptr_t pc = last ? (uintptr_t)strtoull(last + 1, NULL, 16) : 0;
-        if (pc >= gomp_text_begin && pc < gomp_text_end)
-            found_tid = tid;
+        if (pc >= gomp_text_begin && pc < gomp_text_end
+                && clock_gettime(thread_clock(tid), &cpu) == 0 && (best == 0 || ns(&cpu) > best_cpu)) {
+            best = tid;
+            best_cpu = ns(&cpu);
+        }
     }
     closedir(tasks);
-    return found_tid;
+    return best;
 }
 
 /* Where the team's worker is (each read of its CPU clock takes about 0.7
@@ -237,14 +263,17 @@ static int team_state(void)
     const clockid_t clock = thread_clock(team_tid);
     struct timespec t;
     if (clock_gettime(clock, &t) != 0) {
-        team_tid = 0;  /* it ended: look for another */
+        watch(0);  /* it ended: look for another */
         return ASLEEP;
     }
     const uint64_t before = ns(&t), w = now_ns(), since = w - last_wall;
     if (before == last_cpu) {
         last_wall = w;
+        if (w - last_active > LEAKY_REWATCH_NS)
+            watch(0);
         return ASLEEP;
     }
+    last_active = w;
     clock_gettime(clock, &t);
     const int moved = ns(&t) != before;
     const int alone = (ns(&t) - last_cpu) * 10 >= since * 9;
@@ -253,8 +282,11 @@ static int team_state(void)
     return !moved ? ASLEEP : alone ? ON_CORE : SHARING;
 }
 
-/* Find the team's worker, at most every 50 ms (a search reads a /proc file
- * per thread); 1 if known. */
+/* Find the team's worker.  A search that finds none waits twice as long as
+ * the last before the next (50 ms, doubling up to 3.2 s): a team that never
+ * sleeps, or code where no worker can be found, costs a search now and then,
+ * not one per call.  1 if a worker is watched. */
+static uint64_t search_gap = LEAKY_SEARCH_NS;
 static int know_worker(void)
 {
     if (team_tid != 0)
@@ -262,14 +294,18 @@ static int know_worker(void)
     const uint64_t w = now_ns();
     if (w < next_search)
         return 0;
-    next_search = w + 50000000u;
-    team_tid = sleeping_worker();
-    if (team_tid == 0)
-        return 0;
+    const pid_t tid = sleeping_worker();
     struct timespec t;
-    clock_gettime(thread_clock(team_tid), &t);
+    if (tid == 0 || clock_gettime(thread_clock(tid), &t) != 0) {
+        next_search = w + search_gap;
+        search_gap = search_gap < 64 * (uint64_t)LEAKY_SEARCH_NS ? 2 * search_gap : search_gap;
+        return 0;
+    }
+    watch(tid);
+    search_gap = LEAKY_SEARCH_NS;
+    next_search = w + LEAKY_SEARCH_NS;
     last_cpu = ns(&t);
-    last_wall = w;
+    last_wall = last_active = w;
     return 1;
 }
 
@@ -347,7 +383,7 @@ int leaky_openmp_status(void)
 {
     if (!atomic_load(&allowed) || atomic_load(&forked))
         return 0;
-    return runtime_found() ? 2 : 1;
+    return !runtime_found() ? 1 : atomic_load_explicit(&watching, memory_order_relaxed) ? 3 : 2;
 }
 
 #else  /* no per-thread CPU clocks or dl_iterate_phdr here: leaky_c's pool only */
