@@ -11,9 +11,11 @@
  * the team only while a worker of the team is on a core and has had one to
  * itself lately (team_state).  Every other call runs on
  * leaky_c's pool (threadpool.c), whose caller never waits for a worker
- * without a core; while the team is awake, that pool's idle workers sleep
- * instead of spinning against it (leaky_pool_hush), so that the next call
- * finds the team's worker alone on its core.
+ * without a core; while the team is awake but shares a core, the call runs on
+ * the caller alone and the pool's idle workers sleep instead of spinning
+ * against it (leaky_pool_hush), so that the next call finds the team's worker
+ * alone on its core (under ThreadSanitizer, whose calls last long, a pool call
+ * there kept the team's worker sharing call after call).
  *
  * Where: Linux (per-thread CPU clocks), once libtorch_cpu and a libgomp are
  * loaded (dl_iterate_phdr, looked at again only when objects were loaded
@@ -187,6 +189,7 @@ static uint64_t now_ns(void)
 static pid_t team_tid;
 static atomic_int watching;  /* team_tid != 0, for leaky_openmp_status from any thread */
 static uint64_t last_cpu, last_wall, last_active, next_search;
+static int checked;  /* this call's state was checked: leaky_openmp_done re-reads the clocks */
 #define LEAKY_SEARCH_NS 50000000u
 /* A worker asleep this long is dropped, and the next search picks the busiest
  * worker again (it may have been another thread's team's). */
@@ -248,11 +251,14 @@ static pid_t sleeping_worker(void)
 }
 
 /* Where the team's worker is (each read of its CPU clock takes about 0.7
- * us): ASLEEP (it has not run since the last check: one read), ON_CORE (its
- * clock moved between two reads, and it ran 9/10 of the time since the last
- * check) or SHARING (on a core now, but not all the time since: it shared one
- * with another pool's spinning thread or with leaky_c's, or slept part of
- * that time, which costs a call on leaky_c's pool, not a wait).  A version
+ * us): ASLEEP (it has not run since the last call ended: one read), ON_CORE
+ * (its clock moved between two reads, and it ran 3/4 of the time since the
+ * last call ended: leaky_openmp_done; sharing a core with one other spinning
+ * thread gives it about half, and under ThreadSanitizer PyTorch's own op gave
+ * it 0.89-0.92) or SHARING (on a core now, but not that much of the time
+ * since: it shared one with another pool's spinning thread or with leaky_c's,
+ * or slept part of that time, which costs a call on the caller alone, not a
+ * wait).  A version
  * that looked back only 2 ms was not kept: its one models run gave the CNN
  * step's activation 0.22x torch.nn's (5177 us against 1151; 0.72x with
  * LEAKY_C_OPENMP=0 right after), on a noisy host, and nothing showed it
@@ -276,7 +282,7 @@ static int team_state(void)
     last_active = w;
     clock_gettime(clock, &t);
     const int moved = ns(&t) != before;
-    const int alone = (ns(&t) - last_cpu) * 10 >= since * 9;
+    const int alone = (ns(&t) - last_cpu) * 4 >= since * 3;
     last_cpu = ns(&t);
     last_wall = w;
     return !moved ? ASLEEP : alone ? ON_CORE : SHARING;
@@ -362,6 +368,9 @@ int leaky_openmp_run(size_t n, size_t unit_bytes, const void *out, leaky_range_f
     if (team < 2 || !know_worker())
         return 0;
     const int state = team_state();
+    checked = 1;
+    if (state == SHARING)
+        leaky_pool_hush();
     if (state != ON_CORE)
         return state == SHARING ? -1 : 0;
     struct omp_call c = {.fn = fn, .ctx = ctx, .n = n};
@@ -376,7 +385,20 @@ int leaky_openmp_run(size_t n, size_t unit_bytes, const void *out, leaky_range_f
     gomp_parallel(omp_body, &c, (unsigned)team, 0);
     tsan_acquire(&c.next);
     atomic_fetch_add_explicit(&team_calls, 1, memory_order_relaxed);
+    leaky_openmp_done();
     return 1;
+}
+
+void leaky_openmp_done(void)
+{
+    struct timespec t;
+    if (!main_thread() || !checked)
+        return;
+    checked = 0;
+    if (team_tid == 0 || clock_gettime(thread_clock(team_tid), &t) != 0)
+        return;
+    last_cpu = ns(&t);
+    last_wall = now_ns();
 }
 
 int leaky_openmp_status(void)
@@ -394,6 +416,8 @@ int leaky_openmp_run(size_t n, size_t unit_bytes, const void *out, leaky_range_f
     (void)n, (void)unit_bytes, (void)out, (void)fn, (void)ctx, (void)pieces;
     return 0;
 }
+
+void leaky_openmp_done(void) {}
 
 int leaky_openmp_status(void) { return 0; }
 

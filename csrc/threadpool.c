@@ -374,7 +374,11 @@ void leaky_parallel_for(size_t n, size_t unit_bytes, const void *out, leaky_rang
         threads = LEAKY_MAX_THREADS;
     size_t pieces = pieces_for(n, unit_bytes, threads);
     const int team = pieces >= 2 ? leaky_openmp_run(n, unit_bytes, out, fn, ctx, pieces) : 0;
-    if (team > 0) {
+    if (team != 0) {
+        if (team < 0) {  /* PyTorch's team is awake but not alone: a worker would add to that */
+            fn(ctx, 0, n);
+            leaky_openmp_done();
+        }
         lk_unlock(&busy);
         return;
     }
@@ -386,7 +390,7 @@ void leaky_parallel_for(size_t n, size_t unit_bytes, const void *out, leaky_rang
         return;
     }
     atomic_store_explicit(&caller_cpu, lk_cpu(), memory_order_relaxed);
-    atomic_store_explicit(&hushed, team < 0, memory_order_relaxed);
+    atomic_store_explicit(&hushed, 0, memory_order_relaxed);
     job.fn = fn;
     job.ctx = ctx;
     job.n = n;
@@ -419,6 +423,7 @@ void leaky_parallel_for(size_t n, size_t unit_bytes, const void *out, leaky_rang
         }
     }
     last_call_ns = lk_now_ns();
+    leaky_openmp_done();
     lk_unlock(&busy);
 }
 

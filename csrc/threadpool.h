@@ -33,10 +33,14 @@ void leaky_chunk_range(size_t k, size_t n, size_t first, size_t step, size_t *be
 void leaky_pool_hush(void);
 
 /* Run the call, cut for `pieces` threads, on PyTorch's OpenMP team if its
- * workers are awake (openmp.c): 1 if it did, 0 if the caller must run it, -1
- * if the caller must and the team is awake (leaky_c's idle workers must then
- * sleep, not spin: leaky_pool_hush). */
+ * workers are awake (openmp.c): 1 if it did, 0 if the pool must run it, -1 if
+ * the caller must run it alone: the team is awake but shares a core, which
+ * leaky_c's worker would only crowd further (its idle workers then sleep:
+ * leaky_pool_hush). */
 int leaky_openmp_run(size_t n, size_t unit_bytes, const void *out, leaky_range_fn fn, void *ctx,
                      size_t pieces);
+/* A call that leaky_openmp_run looked at has ended: the team's next check
+ * looks back to here, not over the call itself. */
+void leaky_openmp_done(void);
 
 #endif
