@@ -97,12 +97,6 @@ def after(other: Optional[Callable[[], Any]], call: Callable[[], Any],
     return best[0], best[1]
 
 
-def team_calls() -> int:
-    """Calls that ran on PyTorch's OpenMP team so far (0 on the NumPy backend)."""
-    lib = leaky_c._backend.lib
-    return int(lib.leaky_openmp_calls()) if lib is not None else 0
-
-
 def pools(threads: int, rounds: int, per_round: int, sizes: tuple) -> None:
     try:
         import torch
@@ -140,9 +134,9 @@ def pools(threads: int, rounds: int, per_round: int, sizes: tuple) -> None:
             for name, other in cases.items():
                 if other is None:  # alone: once the other pools' threads have gone to sleep
                     time.sleep(QUIET_S)
-                before = team_calls()
+                before = _threads.openmp_calls()
                 one, pool = after(other, call, rounds, per_round)
-                team = (team_calls() - before) / (rounds * per_round)
+                team = (_threads.openmp_calls() - before) / (rounds * per_round)
                 alone = one if alone is None else alone
                 print(f"{n:>8.0e} {name:<22} {one * 1e6:>7.1f}us {pool * 1e6:>8.1f}us "
                       f"{pool / alone:>10.2f} {pool / one:>9.2f} {alone / pool:>9.2f} {team:>5.2f}",

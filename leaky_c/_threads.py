@@ -105,6 +105,7 @@ class _NumpySettings:
     def leaky_set_openmp(self, allow: int) -> None: self.openmp = allow
     def leaky_get_openmp(self) -> int: return self.openmp
     def leaky_openmp_status(self) -> int: return 0
+    def leaky_openmp_calls(self) -> int: return 0
 
 
 _settings: Any = lib if lib is not None else _NumpySettings()
@@ -164,6 +165,11 @@ def allow_openmp(allow: bool) -> None:
 
 def openmp_allowed() -> bool:
     return bool(_settings.leaky_get_openmp())
+
+
+def openmp_calls() -> int:
+    """Calls that ran on PyTorch's OpenMP team so far (0 on the NumPy backend)."""
+    return int(_settings.leaky_openmp_calls())
 
 
 set_num_threads(_env_int("LEAKY_C_NUM_THREADS", available_cores(), 1, MAX_THREADS))

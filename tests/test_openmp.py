@@ -52,10 +52,6 @@ needs_team = pytest.mark.skipif(
     "a sleeping worker can be found: csrc/openmp.c): pip install torch")
 
 
-def team_calls() -> int:
-    return int(leaky_c._backend.lib.leaky_openmp_calls())
-
-
 @pytest.fixture
 def two_threads(thresholds):
     """leaky_c and PyTorch at 2 threads, the team allowed; restored afterwards."""
@@ -89,16 +85,16 @@ def test_calls_right_after_torch_ops_run_on_its_team_with_the_same_bits(two_thre
     tx = torch.from_numpy(x)
     want_forward, want_backward = expected_forward(x, SLOPE), expected_backward(g, x, SLOPE)
     find_the_team(x)
-    before = team_calls()
+    before = _threads.openmp_calls()
     deadline = time.monotonic() + 20  # the team's worker must be alone on a core then
-    while team_calls() == before and time.monotonic() < deadline:
+    while _threads.openmp_calls() == before and time.monotonic() < deadline:
         for attempt in range(10):
             torch.nn.functional.leaky_relu(tx, 0.01)  # PyTorch's workers spin afterwards
             assert_bits_equal(leaky_c.leaky_relu(x, SLOPE), want_forward, f"forward {attempt}")
             torch.nn.functional.leaky_relu(tx, 0.01)
             assert_bits_equal(leaky_c.leaky_relu_backward(g, x, SLOPE), want_backward,
                               f"backward {attempt}")
-    assert team_calls() > before, "no call ran on PyTorch's team in 20 s"
+    assert _threads.openmp_calls() > before, "no call ran on PyTorch's team in 20 s"
 
 
 @needs_team
@@ -112,13 +108,13 @@ def test_other_threads_never_use_the_team(two_threads):
     tx = torch.from_numpy(x)
     want = expected_forward(x, SLOPE)
     find_the_team(x)
-    before = team_calls()
+    before = _threads.openmp_calls()
     with ThreadPoolExecutor(1) as other:
         for attempt in range(20):
             torch.nn.functional.leaky_relu(tx, 0.01)
             got = other.submit(leaky_c.leaky_relu, x, SLOPE).result(timeout=120)
             assert_bits_equal(got, want, f"from another thread, try {attempt}")
-    assert team_calls() == before
+    assert _threads.openmp_calls() == before
 
 
 # The fresh interpreters' common part: both libraries at 2 threads, PyTorch's
