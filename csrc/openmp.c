@@ -23,12 +23,12 @@
  * (libgomp gives each thread that opens a parallel region its own team, and
  * PyTorch's ops run on the main thread's); never in a process forked after
  * this module was loaded (libgomp's team does not survive fork(): PyTorch's
- * own parallel ops hang there).  The worker watched is one found asleep in
- * libgomp's code (sleeping_worker), so a call runs only where a team was
- * seen alive.  (Not proof against everything: in a child forked after the
- * main thread ran a team, that imported leaky_c only then and where another
- * thread opened a team of its own, that team's worker would be taken for the
- * main thread's, and the main thread's region would never end.)
+ * own parallel ops hang there), nor in one whose parent maps the same
+ * libgomp at the same address (forked_from_parent: a fork that loaded
+ * leaky_c only after it).  The worker watched is one found asleep in
+ * libgomp's code (sleeping_worker), or, where none sleeps but as many
+ * threads as the team has workers are running, one that answers an empty
+ * region (roll_call: a team that never sleeps, as in a training loop).
  * The call is cut for at most the team's size (omp_get_max_threads:
  * torch.set_num_threads) and leaky_c's thread count, and runs on the whole
  * team.
@@ -99,6 +99,9 @@ static struct {
     int gomps;
 } scan;
 static pthread_mutex_t scan_lock = PTHREAD_MUTEX_INITIALIZER;
+/* 1 if no parent of this process shares its libgomp (forked_from_parent):
+ * only then may a region find the team (roll_call). */
+static int own_runtime;
 
 static int scan_object(struct dl_phdr_info *info, size_t size, void *data)
 {
@@ -134,6 +137,47 @@ static int scan_object(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
+/* The line of a /proc/<pid>/maps file whose range holds `at`: 1 found, 0
+ * not, -1 unreadable.  Only whole lines are matched (a longer one is skipped). */
+static int mapping_at(const char *file, uintptr_t at, char *line, int size)
+{
+    FILE *f = fopen(file, "r");
+    if (f == NULL)
+        return -1;
+    int hit = 0;
+    for (int start = 1; !hit && fgets(line, size, f) != NULL;) {
+        unsigned long long begin, end;
+        const int whole = strchr(line, '\n') != NULL;
+        hit = start && whole && sscanf(line, "%llx-%llx", &begin, &end) == 2
+              && begin <= at && at < end;
+        start = whole;
+    }
+    fclose(f);
+    return hit;
+}
+
+/* Whether this process is a fork() of its parent that kept the parent's
+ * libgomp: the parent maps the same file at the same address (an exec'd
+ * process loads it elsewhere: ASLR; without ASLR the answer is yes, which
+ * costs only the team).  libgomp's team does not survive fork(), and a child
+ * that imported leaky_c after the fork has no fork handler of ours to say so:
+ * its region would wait for threads that are not there.  1 yes, 0 no, -1
+ * unknown (the parent's map unreadable). */
+static int forked_from_parent(void)
+{
+    static char mine[PATH_MAX + 256], theirs[PATH_MAX + 256];
+    char file[64];
+    const pid_t parent = getppid();
+    if (parent <= 1)  /* none, or init: an orphan may be a fork of a parent gone */
+        return -1;
+    snprintf(file, sizeof file, "/proc/%d/maps", (int)parent);
+    const int own = mapping_at("/proc/self/maps", gomp_text_begin, mine, (int)sizeof mine);
+    const int other = mapping_at(file, gomp_text_begin, theirs, (int)sizeof theirs);
+    if (own != 1 || other < 0)
+        return -1;
+    return other == 1 && strcmp(mine, theirs) == 0;
+}
+
 /* Whether PyTorch's libgomp is loaded, looking again if objects were loaded. */
 static int runtime_found(void)
 {
@@ -157,6 +201,10 @@ static int runtime_found(void)
             memcpy(&omp_max_threads, &max, sizeof max);
             gomp_text_begin = scan.gomp[pick].begin;
             gomp_text_end = scan.gomp[pick].end;
+            const int from_parent = forked_from_parent();
+            if (from_parent == 1)
+                atomic_store(&forked, 1);
+            own_runtime = from_parent == 0;
             atomic_store_explicit(&found, 1, memory_order_release);
         }
     }
@@ -183,6 +231,26 @@ static uint64_t now_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &t);
     return ns(&t);
 }
+
+/* ThreadSanitizer does not see libgomp's own synchronisation (libgomp is not
+ * instrumented): the region's start and end are told to it, so that it still
+ * checks everything else the team's threads do. */
+#if defined(__SANITIZE_THREAD__)
+#define LEAKY_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define LEAKY_TSAN 1
+#endif
+#endif
+#ifdef LEAKY_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define tsan_acquire(addr) __tsan_acquire(addr)
+#define tsan_release(addr) __tsan_release(addr)
+#else
+#define tsan_acquire(addr) ((void)(addr))
+#define tsan_release(addr) ((void)(addr))
+#endif
 
 /* A worker of the team, and its CPU clock and the wall clock at the last
  * check (main thread only). */
@@ -212,12 +280,15 @@ static void watch(pid_t tid)
  * program counter of a thread blocked in a system call, and libgomp's futex
  * waits are its own instructions on x86-64.  0 if none: no team yet, its
  * workers all running, or a forked child, where the threads libgomp believes
- * it has are gone (a region there never ends).  Reads one small /proc file
- * per thread (about 20 us each), of at most LEAKY_SEARCH_THREADS threads. */
+ * it has are gone (a region there never ends).  *running: the threads seen
+ * running (not in a system call), but for the caller and leaky_c's pool.
+ * Reads one small /proc file per thread (about 20 us each), of at most
+ * LEAKY_SEARCH_THREADS threads. */
 #define LEAKY_SEARCH_THREADS 256
-static pid_t sleeping_worker(void)
+static pid_t sleeping_worker(int *running)
 {
     DIR *tasks = opendir("/proc/self/task");
+    *running = 0;
     if (tasks == NULL)
         return 0;
     pid_t best = 0;
@@ -238,6 +309,8 @@ static pid_t sleeping_worker(void)
         const size_t got = fread(text, 1, sizeof text - 1, f);
         fclose(f);
         text[got] = '\0';
+        if (strncmp(text, "running", 7) == 0 && !leaky_pool_has_thread((long)tid))
+            ++*running;
         const char *last = strrchr(text, ' ');
         const uintptr_t pc = last ? (uintptr_t)strtoull(last + 1, NULL, 16) : 0;
         if (pc >= gomp_text_begin && pc < gomp_text_end
@@ -288,19 +361,52 @@ static int team_state(void)
     return !moved ? ASLEEP : alone ? ON_CORE : SHARING;
 }
 
+/* A worker of the main thread's team, from inside: an empty region in which
+ * the first thread other than the caller gives its id.  For a team that
+ * never sleeps (a training loop: PyTorch's ops follow each other within
+ * libgomp's spin), so that sleeping_worker never sees it; run only where that
+ * many threads are running (know_worker), so a region that wakes a sleeping
+ * team, or starts one (PyTorch's first parallel op would), is rare and costs
+ * a wake-up once, and never in a forked process (own_runtime). */
+struct roll { pid_t caller; _Atomic pid_t worker; };
+
+static void answer(void *arg)
+{
+    struct roll *r = arg;
+    tsan_acquire(r);
+    pid_t none = 0;
+    const pid_t tid = (pid_t)syscall(SYS_gettid);
+    if (tid != r->caller)
+        atomic_compare_exchange_strong(&r->worker, &none, tid);
+    tsan_release(&r->worker);
+}
+
+static pid_t roll_call(int team)
+{
+    struct roll r = {.caller = (pid_t)syscall(SYS_gettid)};
+    atomic_init(&r.worker, 0);
+    tsan_release(&r);
+    gomp_parallel(answer, &r, (unsigned)team, 0);
+    tsan_acquire(&r.worker);
+    return atomic_load(&r.worker);
+}
+
 /* Find the team's worker.  A search that finds none waits twice as long as
- * the last before the next (50 ms, doubling up to 3.2 s): a team that never
- * sleeps, or code where no worker can be found, costs a search now and then,
- * not one per call.  1 if a worker is watched. */
+ * the last before the next (50 ms, doubling up to 3.2 s): code where no
+ * worker can be found costs a search now and then, not one per call.  1 if a
+ * worker is watched. */
 static uint64_t search_gap = LEAKY_SEARCH_NS;
-static int know_worker(void)
+static int know_worker(int team)
 {
     if (team_tid != 0)
         return 1;
     const uint64_t w = now_ns();
     if (w < next_search)
         return 0;
-    const pid_t tid = sleeping_worker();
+    int running;
+    pid_t tid = sleeping_worker(&running);
+    if (tid == 0 && own_runtime && running >= team - 1)
+        tid = roll_call(team);
     struct timespec t;
     if (tid == 0 || clock_gettime(thread_clock(tid), &t) != 0) {
         next_search = w + search_gap;
@@ -314,26 +420,6 @@ static int know_worker(void)
     last_wall = last_active = w;
     return 1;
 }
-
-/* ThreadSanitizer does not see libgomp's own synchronisation (libgomp is not
- * instrumented): the region's start and end are told to it, so that it still
- * checks everything else the team's threads do. */
-#if defined(__SANITIZE_THREAD__)
-#define LEAKY_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define LEAKY_TSAN 1
-#endif
-#endif
-#ifdef LEAKY_TSAN
-void __tsan_acquire(void *addr);
-void __tsan_release(void *addr);
-#define tsan_acquire(addr) __tsan_acquire(addr)
-#define tsan_release(addr) __tsan_release(addr)
-#else
-#define tsan_acquire(addr) ((void)(addr))
-#define tsan_release(addr) ((void)(addr))
-#endif
 
 struct omp_call {
     leaky_range_fn fn;
@@ -365,7 +451,7 @@ int leaky_openmp_run(size_t n, size_t unit_bytes, const void *out, leaky_range_f
             || atomic_load(&forked) || !main_thread() || !runtime_found())
         return 0;
     const int team = omp_max_threads();
-    if (team < 2 || !know_worker())
+    if (team < 2 || !know_worker(team))
         return 0;
     const int state = team_state();
     checked = 1;

@@ -35,7 +35,9 @@
  */
 #define _POSIX_C_SOURCE 200809L  /* clock_gettime under -std=c11 */
 #if defined(__linux__)
-#define _GNU_SOURCE  /* sched_getcpu */
+#define _GNU_SOURCE  /* sched_getcpu, syscall */
+#include <sys/syscall.h>
+#include <unistd.h>
 #endif
 #include <stdatomic.h>
 #include <stddef.h>
@@ -153,6 +155,7 @@ struct slot {
     atomic_uint seen;              /* the generation the worker last woke for */
     atomic_int sleeping;           /* the worker waits on cond */
     atomic_int stop;               /* set before gen is bumped */
+    atomic_long tid;               /* the worker's thread id (Linux; else 0) */
     lk_cond cond;
     lk_thread thread;
 };
@@ -191,6 +194,14 @@ static atomic_int caller_cpu = -1;
 static atomic_int hushed;
 
 void leaky_pool_hush(void) { atomic_store_explicit(&hushed, 1, memory_order_relaxed); }
+
+int leaky_pool_has_thread(long tid)
+{
+    for (int k = 0; k < workers; k++)  /* (the caller holds busy: workers is stable) */
+        if (atomic_load_explicit(&slots[k].tid, memory_order_relaxed) == tid)
+            return 1;
+    return 0;
+}
 
 static void yield_to_caller(void)
 {
@@ -274,6 +285,9 @@ static void run_chunks(void)
 
 static void worker_loop(struct slot *s)
 {
+#if defined(__linux__)
+    atomic_store(&s->tid, (long)syscall(SYS_gettid));
+#endif
     /* Not gen: the first call may be posted before this thread runs. */
     unsigned seen = atomic_load(&s->seen);
     for (;;) {
@@ -333,6 +347,7 @@ static int start_workers(int want)
         atomic_store(&s->stop, 0);
         atomic_store(&s->gen, 0u);
         atomic_store(&s->seen, 0u);
+        atomic_store(&s->tid, 0L);
         lk_cond_init(&s->cond);
         if (lk_start(&s->thread, s) != 0)
             break;  /* out of threads: run with those there are */

@@ -149,7 +149,7 @@ def pool_workers() -> int:
 
 #: leaky_openmp_status's answers (csrc/leaky_c_api.h), as show_config prints them.
 OPENMP_STATUS = ("off", "allowed; PyTorch's libgomp not loaded",
-                 "PyTorch's, while its workers are awake (none seen asleep yet)",
+                 "PyTorch's, while its workers are awake (no worker found yet)",
                  "PyTorch's, while its workers are awake")
 
 

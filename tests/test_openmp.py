@@ -1,10 +1,11 @@
 """PyTorch's OpenMP team (csrc/openmp.c): large calls right after PyTorch's parallel
 ops run on its spinning workers, and nowhere it could hang or wait.
 
-What must hold: the runtime is found where PyTorch loaded libgomp; calls that run on
+What must hold: the runtime is found where PyTorch loaded libgomp, and its worker
+also where it never sleeps (``OMP_WAIT_POLICY=ACTIVE``); calls that run on
 the team give the bits they give on leaky_c's pool; a team that sleeps
-(``OMP_WAIT_POLICY=PASSIVE``), another thread, a forked child and
-``LEAKY_C_OPENMP=0`` never use it.  The cases whose state is the process's (the
+(``OMP_WAIT_POLICY=PASSIVE``), another thread, a forked child (also one that
+imported leaky_c after the fork) and ``LEAKY_C_OPENMP=0`` never use it.  The cases whose state is the process's (the
 environment, fork) run in fresh interpreters.
 """
 
@@ -195,10 +196,12 @@ print(os.waitstatus_to_exitcode(status))
                     reason="ThreadSanitizer cannot run a forked child of a multi-threaded process")
 def test_a_child_forked_before_leaky_c_was_imported_does_not_hang():
     """The parent ran PyTorch's team, then forked; the child imports leaky_c only then
-    (no fork handler of leaky_c ran) and finds libgomp loaded: no sleeping worker is
-    there to be found, so its large calls never reach the team."""
+    (no fork handler of leaky_c ran) and finds libgomp loaded, while another of its
+    threads runs (as a team's spinning worker would): the child tells it is a fork
+    from its parent's map of libgomp, so no region looks for a team that is not
+    there (it would never end) and its large calls run on leaky_c's pool."""
     out = run_python("""
-import os, time, torch
+import os, threading, time, torch
 torch.set_num_threads(2)
 a = torch.randn(384, 384)
 torch.mm(a, a)
@@ -206,12 +209,36 @@ pid = os.fork()
 if pid == 0:
     import numpy as np, leaky_c
     from leaky_c._backend import lib
+    stop = threading.Event()
+    def busy():  # NumPy's sort runs without the GIL: this thread is seen running
+        values = np.random.default_rng(0).random(1 << 16)
+        while not stop.is_set():
+            np.sort(values)
+    other = threading.Thread(target=busy)
+    other.start()
     x = np.linspace(-1, 1, 1 << 20, dtype=np.float32)
     for _ in range(5):
         ok = np.array_equal(leaky_c.leaky_relu(x, 0.5), np.where(x > 0, x, x * np.float32(0.5)))
         time.sleep(0.06)  # past the 50 ms between looks for a worker
-    os._exit(0 if ok and lib.leaky_openmp_status() == 2 and lib.leaky_openmp_calls() == 0 else 3)
+    stop.set()
+    other.join()
+    os._exit(0 if ok and lib.leaky_openmp_status() == 0 and lib.leaky_openmp_calls() == 0 else 3)
 _, status = os.waitpid(pid, 0)
 print(os.waitstatus_to_exitcode(status))
 """, timeout=60)
     assert out.split() == ["0"]
+
+
+@needs_team
+def test_a_team_that_never_sleeps_is_found_and_used():
+    """With OMP_WAIT_POLICY=ACTIVE PyTorch's workers spin between its ops and never
+    sleep, as in a training loop whose ops follow each other within libgomp's spin:
+    no worker is ever seen asleep, and an empty region finds one instead."""
+    out = run_python(PROLOGUE + """
+deadline = time.monotonic() + 20
+calls = 0
+while calls == 0 and time.monotonic() < deadline:
+    calls = calls_after_torch_ops(10)
+print(lib.leaky_openmp_status(), calls > 0)
+""", OMP_WAIT_POLICY="ACTIVE")
+    assert out.split() == ["3", "True"]
