@@ -180,6 +180,8 @@ while calls_after_torch_ops(10) == 0:
     assert time.monotonic() < deadline, "the parent never used the team"
 pid = os.fork()
 if pid == 0:
+    import signal
+    signal.alarm(40)  # a hung child ends itself (the test's timeout ends only the parent)
     before = lib.leaky_openmp_calls()
     for _ in range(5):
         assert_bits_equal(leaky_c.leaky_relu(x, 0.2), want)
@@ -207,6 +209,8 @@ a = torch.randn(384, 384)
 torch.mm(a, a)
 pid = os.fork()
 if pid == 0:
+    import signal
+    signal.alarm(40)  # a hung child ends itself (the test's timeout ends only the parent)
     import numpy as np, leaky_c
     from leaky_c._backend import lib
     stop = threading.Event()
