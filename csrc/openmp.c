@@ -26,9 +26,14 @@
  * own parallel ops hang there), nor in one whose parent maps the same
  * libgomp at the same address (forked_from_parent: a fork that loaded
  * leaky_c only after it).  The worker watched is one found asleep in
- * libgomp's code (sleeping_worker), or, where none sleeps but as many
- * threads as the team has workers are running, one that answers an empty
- * region (roll_call: a team that never sleeps, as in a training loop).
+ * libgomp's code (sleeping_worker), or, where none sleeps but as many other
+ * threads as the team has workers are running, the one of those that answers
+ * an empty region (roll_call: a team that never sleeps, as in a training
+ * loop).  (Not proof against everything: in a fork that imported leaky_c only
+ * after it and whose parent cannot be compared (an orphan; see also
+ * roll_call), where another thread opened a team of its own, that team's
+ * sleeping worker would be taken for the main thread's, and the main
+ * thread's region would never end.)
  * The call is cut for at most the team's size (omp_get_max_threads:
  * torch.set_num_threads) and leaky_c's thread count, and runs on the whole
  * team.
@@ -43,6 +48,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/personality.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -77,7 +83,7 @@ typedef int (*omp_int_fn)(void);
 /* The runtime's entry points and where its code lies: written once, before
  * `found` is set. */
 static gomp_parallel_fn gomp_parallel;
-static omp_int_fn omp_max_threads;
+static omp_int_fn omp_max_threads, omp_level;
 static uintptr_t gomp_text_begin, gomp_text_end;
 static atomic_int found;
 static atomic_int forked;
@@ -156,26 +162,45 @@ static int mapping_at(const char *file, uintptr_t at, char *line, int size)
     return hit;
 }
 
+/* Whether address space layout randomisation is on for this process. */
+static int randomised(void)
+{
+    FILE *f = fopen("/proc/sys/kernel/randomize_va_space", "r");
+    int level = 0;
+    if (f != NULL) {
+        if (fscanf(f, "%d", &level) != 1)
+            level = 0;
+        fclose(f);
+    }
+    return level > 0 && !(personality(0xffffffff) & ADDR_NO_RANDOMIZE);
+}
+
 /* Whether this process is a fork() of its parent that kept the parent's
  * libgomp: the parent maps the same file at the same address (an exec'd
- * process loads it elsewhere: ASLR; without ASLR the answer is yes, which
- * costs only the team).  libgomp's team does not survive fork(), and a child
- * that imported leaky_c after the fork has no fork handler of ours to say so:
- * its region would wait for threads that are not there.  1 yes, 0 no, -1
- * unknown (the parent's map unreadable). */
+ * process loads it elsewhere: ASLR).  libgomp's team does not survive fork(),
+ * and a child that imported leaky_c after the fork has no fork handler of
+ * ours to say so: its region would wait for threads that are not there.
+ * 1 yes, 0 no, -1 unknown: the parent's map unreadable, the same map without
+ * ASLR (an exec'd child there looks the same), or a parent that may not be
+ * the one that forked (init, for an orphan; a subreaper is not told apart,
+ * see roll_call). */
 static int forked_from_parent(void)
 {
     static char mine[PATH_MAX + 256], theirs[PATH_MAX + 256];
     char file[64];
+    if (getpid() == 1)  /* a namespace's first process: exec'd, not forked */
+        return 0;
     const pid_t parent = getppid();
-    if (parent <= 1)  /* none, or init: an orphan may be a fork of a parent gone */
+    if (parent <= 1)
         return -1;
     snprintf(file, sizeof file, "/proc/%d/maps", (int)parent);
     const int own = mapping_at("/proc/self/maps", gomp_text_begin, mine, (int)sizeof mine);
     const int other = mapping_at(file, gomp_text_begin, theirs, (int)sizeof theirs);
     if (own != 1 || other < 0)
         return -1;
-    return other == 1 && strcmp(mine, theirs) == 0;
+    if (other == 0 || strcmp(mine, theirs) != 0)
+        return 0;
+    return randomised() ? 1 : -1;
 }
 
 /* Whether PyTorch's libgomp is loaded, looking again if objects were loaded. */
@@ -195,10 +220,12 @@ static int runtime_found(void)
     void *gomp = pick >= 0 ? dlopen(scan.gomp[pick].path, RTLD_NOW | RTLD_NOLOAD) : NULL;
     if (gomp != NULL) {  /* kept open */
         void *parallel = dlsym(gomp, "GOMP_parallel"), *max = dlsym(gomp, "omp_get_max_threads");
-        if (parallel && max && !atomic_load(&found)) {
+        void *level = dlsym(gomp, "omp_get_level");
+        if (parallel && max && level && !atomic_load(&found)) {
             /* Object pointers to function pointers: POSIX guarantees dlsym's. */
             memcpy(&gomp_parallel, &parallel, sizeof parallel);
             memcpy(&omp_max_threads, &max, sizeof max);
+            memcpy(&omp_level, &level, sizeof level);
             gomp_text_begin = scan.gomp[pick].begin;
             gomp_text_end = scan.gomp[pick].end;
             const int from_parent = forked_from_parent();
@@ -280,15 +307,18 @@ static void watch(pid_t tid)
  * program counter of a thread blocked in a system call, and libgomp's futex
  * waits are its own instructions on x86-64.  0 if none: no team yet, its
  * workers all running, or a forked child, where the threads libgomp believes
- * it has are gone (a region there never ends).  *running: the threads seen
- * running (not in a system call), but for the caller and leaky_c's pool.
+ * it has are gone (a region there never ends).  running: the threads seen
+ * running (not in a system call), but for the caller and leaky_c's pool
+ * (their number, and the first LEAKY_RUNNING of them).
  * Reads one small /proc file per thread (about 20 us each), of at most
  * LEAKY_SEARCH_THREADS threads. */
 #define LEAKY_SEARCH_THREADS 256
-static pid_t sleeping_worker(int *running)
+#define LEAKY_RUNNING 64
+struct running { int count; pid_t tids[LEAKY_RUNNING]; };
+static pid_t sleeping_worker(struct running *running)
 {
     DIR *tasks = opendir("/proc/self/task");
-    *running = 0;
+    running->count = 0;
     if (tasks == NULL)
         return 0;
     pid_t best = 0;
@@ -309,8 +339,11 @@ static pid_t sleeping_worker(int *running)
         const size_t got = fread(text, 1, sizeof text - 1, f);
         fclose(f);
         text[got] = '\0';
-        if (strncmp(text, "running", 7) == 0 && !leaky_pool_has_thread((long)tid))
-            ++*running;
+        if (strncmp(text, "running", 7) == 0 && !leaky_pool_has_thread((long)tid)) {
+            if (running->count < LEAKY_RUNNING)
+                running->tids[running->count] = tid;
+            running->count++;
+        }
         const char *last = strrchr(text, ' ');
         const uintptr_t pc = last ? (uintptr_t)strtoull(last + 1, NULL, 16) : 0;
         if (pc >= gomp_text_begin && pc < gomp_text_end
@@ -364,10 +397,20 @@ static int team_state(void)
 /* A worker of the main thread's team, from inside: an empty region in which
  * the first thread other than the caller gives its id.  For a team that
  * never sleeps (a training loop: PyTorch's ops follow each other within
- * libgomp's spin), so that sleeping_worker never sees it; run only where that
- * many threads are running (know_worker), so a region that wakes a sleeping
- * team, or starts one (PyTorch's first parallel op would), is rare and costs
- * a wake-up once, and never in a forked process (own_runtime). */
+ * libgomp's spin), which sleeping_worker never sees.  know_worker runs it
+ * only where no libgomp thread sleeps and as many other threads as the team
+ * has workers are running, which a spinning team is, and keeps the answer
+ * only if it came from one of those.  The running threads may be another
+ * pool's (OpenBLAS's after a NumPy matmul) while the team sleeps: the region
+ * then costs a wake-up, and after each such miss the next waits four times
+ * longer (1 s to about a minute); where PyTorch has run no parallel op yet,
+ * it starts the team (once), as PyTorch's first one would, and a process
+ * forked after that inherits a team that does not survive fork, as after
+ * any PyTorch parallel op.  Never in a process known to be a fork (the fork
+ * handler) or not known not to be one (own_runtime: forked_from_parent).
+ * Not proof against everything: an orphan fork whose parent exited and
+ * that a subreaper (not init) adopted looks exec'd, and its region would
+ * never end (as PyTorch's own parallel ops there). */
 struct roll { pid_t caller; _Atomic pid_t worker; };
 
 static void answer(void *arg)
@@ -391,11 +434,20 @@ static pid_t roll_call(int team)
     return atomic_load(&r.worker);
 }
 
+static int among(pid_t tid, const struct running *r)
+{
+    for (int k = 0; k < r->count && k < LEAKY_RUNNING; k++)
+        if (r->tids[k] == tid)
+            return 1;
+    return 0;
+}
+
 /* Find the team's worker.  A search that finds none waits twice as long as
  * the last before the next (50 ms, doubling up to 3.2 s): code where no
  * worker can be found costs a search now and then, not one per call.  1 if a
  * worker is watched. */
-static uint64_t search_gap = LEAKY_SEARCH_NS;
+#define LEAKY_ROLL_NS 1000000000u
+static uint64_t search_gap = LEAKY_SEARCH_NS, roll_gap = LEAKY_ROLL_NS, next_roll;
 static int know_worker(int team)
 {
     if (team_tid != 0)
@@ -403,10 +455,16 @@ static int know_worker(int team)
     const uint64_t w = now_ns();
     if (w < next_search)
         return 0;
-    int running;
+    struct running running;
     pid_t tid = sleeping_worker(&running);
-    if (tid == 0 && own_runtime && running >= team - 1)
+    if (tid == 0 && own_runtime && running.count >= team - 1 && w >= next_roll) {
         tid = roll_call(team);
+        if (!among(tid, &running)) {  /* the team was not the one running */
+            tid = 0;
+            next_roll = w + roll_gap;
+            roll_gap = roll_gap < 64 * (uint64_t)LEAKY_ROLL_NS ? 4 * roll_gap : roll_gap;
+        }
+    }
     struct timespec t;
     if (tid == 0 || clock_gettime(thread_clock(tid), &t) != 0) {
         next_search = w + search_gap;
@@ -450,7 +508,8 @@ int leaky_openmp_run(size_t n, size_t unit_bytes, const void *out, leaky_range_f
     if (n < LEAKY_TEAM_BYTES / unit_bytes || !atomic_load_explicit(&allowed, memory_order_relaxed)
             || atomic_load(&forked) || !main_thread() || !runtime_found())
         return 0;
-    const int team = omp_max_threads();
+    /* (inside a region of its own, the main thread's next region is a nested one) */
+    const int team = omp_level() == 0 ? omp_max_threads() : 1;
     if (team < 2 || !know_worker(team))
         return 0;
     const int state = team_state();
