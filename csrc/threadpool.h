@@ -31,9 +31,9 @@ void leaky_chunk_range(size_t k, size_t n, size_t first, size_t step, size_t *be
 
 /* Idle workers sleep at once, until the pool's next call, instead of spinning. */
 void leaky_pool_hush(void);
-/* Whether a thread id (Linux's gettid) is one of the pool's started workers
- * (0 until the worker has run; always 0 elsewhere).  Under the pool's lock:
- * from leaky_openmp_run only. */
+/* Whether a thread id (Linux's gettid) is one of the pool's workers (not
+ * before the worker has started running; never off Linux).  Under the pool's
+ * lock: from leaky_openmp_run only. */
 int leaky_pool_has_thread(long tid);
 
 /* Run the call, cut for `pieces` threads, on PyTorch's OpenMP team if its
