@@ -252,13 +252,6 @@ static uint64_t ns(const struct timespec *t)
     return (uint64_t)t->tv_sec * 1000000000u + (uint64_t)t->tv_nsec;
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return ns(&t);
-}
-
 /* ThreadSanitizer does not see libgomp's own synchronisation (libgomp is not
  * instrumented): the region's start and end are told to it, so that it still
  * checks everything else the team's threads do. */
@@ -378,7 +371,7 @@ static int team_state(void)
         watch(0);  /* it ended: look for another */
         return ASLEEP;
     }
-    const uint64_t before = ns(&t), w = now_ns(), since = w - last_wall;
+    const uint64_t before = ns(&t), w = leaky_now_ns(), since = w - last_wall;
     if (before == last_cpu) {
         last_wall = w;
         if (w - last_active > LEAKY_REWATCH_NS)
@@ -452,7 +445,7 @@ static int know_worker(int team)
 {
     if (team_tid != 0)
         return 1;
-    const uint64_t w = now_ns();
+    const uint64_t w = leaky_now_ns();
     if (w < next_search)
         return 0;
     struct running running;
@@ -543,7 +536,7 @@ void leaky_openmp_done(void)
     if (team_tid == 0 || clock_gettime(thread_clock(team_tid), &t) != 0)
         return;
     last_cpu = ns(&t);
-    last_wall = now_ns();
+    last_wall = leaky_now_ns();
 }
 
 int leaky_openmp_status(void)

@@ -72,7 +72,7 @@ static int lk_start(lk_thread *t, void *arg)
  * counter's frequency is fixed at boot; it is read once (a race between two
  * first readers stores the same value). */
 static atomic_uint_least64_t lk_ticks_per_s;
-static uint64_t lk_now_ns(void)
+uint64_t leaky_now_ns(void)
 {
     LARGE_INTEGER now, freq;
     uint64_t f = atomic_load_explicit(&lk_ticks_per_s, memory_order_relaxed);
@@ -109,7 +109,7 @@ typedef pthread_t lk_thread;
 static void *lk_trampoline(void *arg);
 static int lk_start(lk_thread *t, void *arg) { return pthread_create(t, NULL, lk_trampoline, arg); }
 #define lk_join(t) pthread_join((t), NULL)
-static uint64_t lk_now_ns(void)
+uint64_t leaky_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -213,14 +213,14 @@ static void yield_to_caller(void)
 /* Wait until s->gen differs from seen; returns the new generation. */
 static unsigned wait_for_work(struct slot *s, unsigned seen)
 {
-    uint64_t start = lk_now_ns();
+    uint64_t start = leaky_now_ns();
     for (unsigned spins = 1;; spins++) {
         unsigned g = atomic_load(&s->gen);
         if (g != seen)
             return g;
         lk_pause();
         if (spins % 64 == 0) {
-            if (lk_now_ns() - start > LEAKY_SPIN_NS || atomic_load(&hushed))
+            if (leaky_now_ns() - start > LEAKY_SPIN_NS || atomic_load(&hushed))
                 break;
             yield_to_caller();
         }
@@ -418,7 +418,7 @@ void leaky_parallel_for(size_t n, size_t unit_bytes, const void *out, leaky_rang
      * (the previous one ended less than a spin ago), which it then serves
      * awake. */
     const int wake = n >= LEAKY_WAKE_BYTES / unit_bytes
-                     || lk_now_ns() - last_call_ns < LEAKY_SPIN_NS;
+                     || leaky_now_ns() - last_call_ns < LEAKY_SPIN_NS;
     for (size_t k = 0; k + 1 < pieces && k + 1 < chunks; k++)
         if (wake || !atomic_load(&slots[k].sleeping))
             post(&slots[k]);
@@ -432,12 +432,12 @@ void leaky_parallel_for(size_t n, size_t unit_bytes, const void *out, leaky_rang
         lk_pause();
         if (spins % 64 == 0) {
             if (start == 0)
-                start = lk_now_ns();
-            else if (lk_now_ns() - start > LEAKY_CLAIMED_NS)
+                start = leaky_now_ns();
+            else if (leaky_now_ns() - start > LEAKY_CLAIMED_NS)
                 lk_yield();
         }
     }
-    last_call_ns = lk_now_ns();
+    last_call_ns = leaky_now_ns();
     leaky_openmp_done();
     lk_unlock(&busy);
 }

@@ -8,6 +8,7 @@
 #define LEAKY_THREADPOOL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef void (*leaky_range_fn)(void *ctx, size_t begin, size_t end);
 
@@ -28,6 +29,9 @@ void leaky_parallel_for(size_t n, size_t unit_bytes, const void *out, leaky_rang
 size_t leaky_plan(size_t n, size_t unit_bytes, const void *out, size_t pieces,
                   size_t *first, size_t *step);
 void leaky_chunk_range(size_t k, size_t n, size_t first, size_t step, size_t *begin, size_t *end);
+
+/* A monotonic clock, in nanoseconds. */
+uint64_t leaky_now_ns(void);
 
 /* Idle workers sleep at once, until the pool's next call, instead of spinning. */
 void leaky_pool_hush(void);
