@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import textwrap
 import time
 
 import numpy as np
@@ -164,6 +165,15 @@ print(lib.leaky_openmp_status(), calls_after_torch_ops(30), config()["openmp"])
     assert out.strip().split(maxsplit=2) == ["0", "0", _threads.OPENMP_STATUS[0]]
 
 
+def in_forked_child(body: str) -> str:
+    """Program text that forks: the child runs ``body``, which ends with ``os._exit``, and
+    ends itself after 40 s if it hangs (the test's timeout ends only the parent); the
+    parent prints the child's exit code."""
+    return ("pid = os.fork()\nif pid == 0:\n    import signal\n    signal.alarm(40)\n"
+            + textwrap.indent(body.strip("\n"), "    ")
+            + "\n_, status = os.waitpid(pid, 0)\nprint(os.waitstatus_to_exitcode(status))\n")
+
+
 @needs_team
 @pytest.mark.skipif(os.environ.get("LEAKY_C_TSAN") == "1",
                     reason="ThreadSanitizer cannot run a forked child of a multi-threaded process")
@@ -178,18 +188,13 @@ leaky_c.leaky_relu(x, 0.2)
 deadline = time.monotonic() + 20
 while calls_after_torch_ops(10) == 0:
     assert time.monotonic() < deadline, "the parent never used the team"
-pid = os.fork()
-if pid == 0:
-    import signal
-    signal.alarm(40)  # a hung child ends itself (the test's timeout ends only the parent)
-    before = lib.leaky_openmp_calls()
-    for _ in range(5):
-        assert_bits_equal(leaky_c.leaky_relu(x, 0.2), want)
-        assert_bits_equal(lt.leaky_relu(tx, 0.2).numpy(), want)
-    os._exit(0 if lib.leaky_openmp_status() == 0 and lib.leaky_openmp_calls() == before else 3)
-_, status = os.waitpid(pid, 0)
-print(os.waitstatus_to_exitcode(status))
-""", timeout=60)
+""" + in_forked_child("""
+before = lib.leaky_openmp_calls()
+for _ in range(5):
+    assert_bits_equal(leaky_c.leaky_relu(x, 0.2), want)
+    assert_bits_equal(lt.leaky_relu(tx, 0.2).numpy(), want)
+os._exit(0 if lib.leaky_openmp_status() == 0 and lib.leaky_openmp_calls() == before else 3)
+"""), timeout=60)
     assert out.split() == ["0"]
 
 
@@ -207,29 +212,24 @@ import os, threading, time, torch
 torch.set_num_threads(2)
 a = torch.randn(384, 384)
 torch.mm(a, a)
-pid = os.fork()
-if pid == 0:
-    import signal
-    signal.alarm(40)  # a hung child ends itself (the test's timeout ends only the parent)
-    import numpy as np, leaky_c
-    from leaky_c._backend import lib
-    stop = threading.Event()
-    def busy():  # NumPy's sort runs without the GIL: this thread is seen running
-        values = np.random.default_rng(0).random(1 << 16)
-        while not stop.is_set():
-            np.sort(values)
-    other = threading.Thread(target=busy)
-    other.start()
-    x = np.linspace(-1, 1, 1 << 20, dtype=np.float32)
-    for _ in range(5):
-        ok = np.array_equal(leaky_c.leaky_relu(x, 0.5), np.where(x > 0, x, x * np.float32(0.5)))
-        time.sleep(0.06)  # past the 50 ms between looks for a worker
-    stop.set()
-    other.join()
-    os._exit(0 if ok and lib.leaky_openmp_status() == 0 and lib.leaky_openmp_calls() == 0 else 3)
-_, status = os.waitpid(pid, 0)
-print(os.waitstatus_to_exitcode(status))
-""", timeout=60)
+""" + in_forked_child("""
+import numpy as np, leaky_c
+from leaky_c._backend import lib
+stop = threading.Event()
+def busy():  # NumPy's sort runs without the GIL: this thread is seen running
+    values = np.random.default_rng(0).random(1 << 16)
+    while not stop.is_set():
+        np.sort(values)
+other = threading.Thread(target=busy)
+other.start()
+x = np.linspace(-1, 1, 1 << 20, dtype=np.float32)
+for _ in range(5):
+    ok = np.array_equal(leaky_c.leaky_relu(x, 0.5), np.where(x > 0, x, x * np.float32(0.5)))
+    time.sleep(0.06)  # past the 50 ms between looks for a worker
+stop.set()
+other.join()
+os._exit(0 if ok and lib.leaky_openmp_status() == 0 and lib.leaky_openmp_calls() == 0 else 3)
+"""), timeout=60)
     assert out.split() == ["0"]
 
 
