@@ -67,12 +67,14 @@ def module_times(rounds: int) -> dict[str, dict[str, float]]:
 
         def pre(m: Any, inputs: tuple[torch.Tensor, ...]) -> None:
             marks["forward"] = _clock()
-            inputs[0].register_hook(lambda grad: times.setdefault((name, "backward"), []).append(
-                _clock() - marks["backward"]))
+            inputs[0].register_hook(  # type: ignore[no-untyped-call]  # (torch leaves it bare)
+                lambda grad: times.setdefault((name, "backward"), []).append(
+                    _clock() - marks["backward"]))
 
         def post(m: Any, inputs: Any, output: torch.Tensor) -> None:
             times.setdefault((name, "forward"), []).append(_clock() - marks["forward"])
-            output.register_hook(lambda grad: marks.__setitem__("backward", _clock()))
+            output.register_hook(  # type: ignore[no-untyped-call]
+                lambda grad: marks.__setitem__("backward", _clock()))
         module.register_forward_pre_hook(pre)
         module.register_forward_hook(post)
 
@@ -110,7 +112,9 @@ def stage_times(rounds: int) -> dict[str, dict[str, float]]:
 
         @staticmethod
         def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
-            return torch.ops.aten.leaky_relu_backward(grad, ctx.saved_tensors[0], SLOPE, False)
+            grad_input: torch.Tensor = torch.ops.aten.leaky_relu_backward(
+                grad, ctx.saved_tensors[0], SLOPE, False)
+            return grad_input
 
     class ViaFunction(torch.nn.Module):
         def __init__(self, negative_slope: float) -> None:  # (the slope is SLOPE)
@@ -119,7 +123,7 @@ def stage_times(rounds: int) -> dict[str, dict[str, float]]:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             marks.clear()
             marks["apply"] = _clock()
-            out: torch.Tensor = Stages.apply(x)
+            out: torch.Tensor = Stages.apply(x)  # type: ignore[no-untyped-call]
             return out
 
     class TorchNN(torch.nn.LeakyReLU):
