@@ -2,11 +2,11 @@
 ops run on its spinning workers, and nowhere it could hang or wait.
 
 What must hold: the runtime is found where PyTorch loaded libgomp, and its worker
-also where it never sleeps (``OMP_WAIT_POLICY=ACTIVE``); calls that run on
-the team give the bits they give on leaky_c's pool; a team that sleeps
+also where it never sleeps (``OMP_WAIT_POLICY=ACTIVE``); calls that run on the team
+give the bits they give on leaky_c's pool; a team that sleeps
 (``OMP_WAIT_POLICY=PASSIVE``), another thread, a forked child (also one that
-imported leaky_c after the fork) and ``LEAKY_C_OPENMP=0`` never use it.  The cases whose state is the process's (the
-environment, fork) run in fresh interpreters.
+imported leaky_c after the fork) and ``LEAKY_C_OPENMP=0`` never use it.  The cases
+whose state is the process's (the environment, fork) run in fresh interpreters.
 """
 
 from __future__ import annotations
